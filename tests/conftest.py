@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from tests.support.services import pg_admin_url, redis_url, unique_name
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; yields its SQLAlchemy asyncpg URL."""
+    admin = _asyncpg_dsn(pg_admin_url())
+    name = unique_name("sluice_test")
+
+    async def _run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(_run(f'CREATE DATABASE "{name}"'))
+    base = admin.rsplit("/", 1)[0]
+    yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    asyncio.run(_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    return redis_url()
+
+
+@pytest.fixture
+async def redis_client(redis_server_url: str) -> AsyncIterator[object]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_server_url)
+    yield client
+    await client.aclose()
