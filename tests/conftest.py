@@ -44,3 +44,20 @@ async def redis_client(redis_server_url: str) -> AsyncIterator[object]:
     client = aioredis.Redis.from_url(redis_server_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session", params=["embedded", "distributed"])
+def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A running Sluice in each mode: embedded (SQLite, in-memory log, in-process runner) and
+    distributed (PostgreSQL, Redis Streams, a separate arq worker process)."""
+    from tests.support.servers import launch
+
+    mode = request.param
+    tmp = tmp_path_factory.mktemp(f"live-{mode}")
+    database_url = redis = None
+    if mode == "distributed":
+        database_url = request.getfixturevalue("postgres_database")
+        redis = request.getfixturevalue("redis_server_url")
+    server = launch(mode, tmp, database_url, redis, unique_name("t"))
+    yield server
+    server.stop_all()

@@ -82,8 +82,11 @@ class Container:
             client = aioredis.Redis.from_url(s.redis_url)
             self._closers.append(client)
             self.event_log = RedisEventLog(
-                client, s.redis_url, prefix=st.redis_key_prefix,
-                retention_seconds=st.pubsub_streams_retention_seconds, block_ms=st.hub_block_ms,
+                client,
+                s.redis_url,
+                prefix=st.redis_key_prefix,
+                retention_seconds=st.pubsub_streams_retention_seconds,
+                block_ms=st.hub_block_ms,
             )
             self.control = RedisControlBus(client, prefix=st.redis_key_prefix)
         engine_settings = EngineSettings(max_steps=s.engine.max_steps, max_time_s=s.engine.max_time_s)

@@ -29,7 +29,7 @@ def build_worker(settings: Settings) -> Worker:
         await runner.run(run_id)
 
     return Worker(
-        functions=[func(run_segment, name=RUN_JOB, max_tries=1)],  # type: ignore[arg-type]
+        functions=[func(run_segment, name=RUN_JOB, max_tries=1)],
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),

@@ -45,5 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (workflows.router, app_info.router):
         app.include_router(router, prefix="/v1")
+
+    @app.get("/_health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
     install_openapi(app)
     return app

@@ -18,9 +18,7 @@ MAX_JSON_BYTES = 10 * 1024 * 1024
 class UnsupportedMediaType(DomainError):
     status = 415
     code = "unsupported_media_type"
-    message = (
-        "Did not attempt to load JSON data because the request Content-Type was not 'application/json'."
-    )
+    message = "Did not attempt to load JSON data because the request Content-Type was not 'application/json'."
 
 
 class BodyTooLarge(DomainError):
@@ -31,7 +29,11 @@ class BodyTooLarge(DomainError):
 
 def _is_json_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    return not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return (
+        not media
+        or media == "application/json"
+        or (media.startswith("application/") and media.endswith("+json"))
+    )
 
 
 async def json_object(request: Request) -> dict[str, Any]:

@@ -47,7 +47,9 @@ INTERNAL = (
 INVALID_JSON = "Invalid JSON payload received or JSON payload is empty."
 
 
-def error_response(status: int, code: str | None, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str | None, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"code": code or STATUS_CODES.get(status, "error"), "message": message, "status": status}
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="api"', **(headers or {})}

@@ -16,8 +16,9 @@ def install_openapi(app: FastAPI) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        doc = get_openapi(title=app.title, version=app.version, routes=app.routes,
-                          separate_input_output_schemas=False)
+        doc = get_openapi(
+            title=app.title, version=app.version, routes=app.routes, separate_input_output_schemas=False
+        )
         components = doc.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
         for model in EXTRA_SCHEMAS:

@@ -44,6 +44,6 @@ def ensure_demo(settings: Settings) -> None:
     err.print(
         "Try it:\n"
         f"  curl -N -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
-        "    -d '{\"inputs\":{\"name\":\"Ada\",\"n\":21},\"response_mode\":\"streaming\",\"user\":\"u1\"}' \\\n"
+        '    -d \'{"inputs":{"name":"Ada","n":21},"response_mode":"streaming","user":"u1"}\' \\\n'
         f"    {url}/v1/workflows/run"
     )

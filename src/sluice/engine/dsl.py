@@ -72,7 +72,9 @@ def _check_version(doc: dict[str, Any], allow_newer: bool, found: Findings) -> s
     raw = doc.get("version", "0.1.0")
     if not isinstance(raw, str):
         found.error(
-            "dsl.version_invalid", f"Invalid version type, expected str, got {type(raw).__name__}", ("version",)
+            "dsl.version_invalid",
+            f"Invalid version type, expected str, got {type(raw).__name__}",
+            ("version",),
         )
         return ""
     if not VERSION_RE.match(raw):

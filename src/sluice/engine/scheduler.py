@@ -120,8 +120,14 @@ class _Run:
 
     async def execute(self) -> AsyncIterator[ev.Event]:
         self._seed_pool()
-        self.emit(ev.RUN_STARTED, {"reason": "initial", "inputs": to_jsonable(dict(self.input.inputs)),
-                                   "graph_fingerprint": self.graph.fingerprint})
+        self.emit(
+            ev.RUN_STARTED,
+            {
+                "reason": "initial",
+                "inputs": to_jsonable(dict(self.input.inputs)),
+                "graph_fingerprint": self.graph.fingerprint,
+            },
+        )
         self.streams.activate_ready()
         self.flush_streams()
         self.ready.append(self.graph.root_id)
@@ -202,16 +208,20 @@ class _Run:
         runner = self.graph.runners[node_id]
         self.node_state[node_id] = RUNNING
         if not attempt:
-            ref = ev.NodeRef(self.ports.ids.new("node_execution"), node_id, spec.type, spec.version, spec.title)
+            ref = ev.NodeRef(
+                self.ports.ids.new("node_execution"), node_id, spec.type, spec.version, spec.title
+            )
             self.refs[node_id] = ref
             self.start_order[node_id] = len(self.start_order)
             self.started_at[node_id] = self.ports.clock.now()
             if spec.type not in HIDDEN_TYPES:
                 self.index += 1
                 self.steps += 1
-                self.emit(ev.NODE_STARTED, {"index": self.index,
-                                            "predecessor_node_id": self.predecessor.get(node_id),
-                                            "extras": {}}, ref)
+                self.emit(
+                    ev.NODE_STARTED,
+                    {"index": self.index, "predecessor_node_id": self.predecessor.get(node_id), "extras": {}},
+                    ref,
+                )
         if runner.inline:
             try:
                 result = runner.run_inline(self.pool, self.ctx)
@@ -275,14 +285,18 @@ class _Run:
                 result.metadata = {**result.metadata, "error_strategy": "fail-branch"}
             elif spec.error_strategy == "default-value":
                 result.status = EXCEPTION
-                result.outputs = {**spec.default_value, "error_message": result.error,
-                                  "error_type": result.error_type}
+                result.outputs = {
+                    **spec.default_value,
+                    "error_message": result.error,
+                    "error_type": result.error_type,
+                }
                 result.metadata = {**result.metadata, "error_strategy": "default-value"}
             else:
                 self.node_state[node_id] = DONE
                 self.flush_streams()
-                self.emit(ev.NODE_FAILED, {"result": self._result_data(node_id, result),
-                                           "error": result.error}, ref)
+                self.emit(
+                    ev.NODE_FAILED, {"result": self._result_data(node_id, result), "error": result.error}, ref
+                )
                 self._fail(result.error or "")
                 return
         self.node_state[node_id] = DONE
@@ -318,8 +332,12 @@ class _Run:
                 self._take(edge)
 
     def _edge_data(self, edge: EdgeSpec) -> dict[str, Any]:
-        return {"edge_id": edge.id, "source_node_id": edge.source, "target_node_id": edge.target,
-                "source_handle": edge.source_handle}
+        return {
+            "edge_id": edge.id,
+            "source_node_id": edge.source,
+            "target_node_id": edge.target,
+            "source_handle": edge.source_handle,
+        }
 
     def _take(self, edge: EdgeSpec) -> None:
         self.edge_state[edge.id] = TAKEN
@@ -368,15 +386,20 @@ class _Run:
     def _retry(self, node_id: str, failed: NodeResult) -> None:
         index = self.retries[node_id]
         self.steps += 1
-        self.emit(ev.NODE_RETRY, {"retry_index": index, "error": failed.error,
-                                  "result": self._result_data(node_id, failed)}, self.refs[node_id])
+        self.emit(
+            ev.NODE_RETRY,
+            {"retry_index": index, "error": failed.error, "result": self._result_data(node_id, failed)},
+            self.refs[node_id],
+        )
         self.attempts.add(node_id)
         self.ready.append(node_id)
 
     def _check_limits(self) -> None:
         if self.steps > self.settings.max_steps:
-            self._abort(f"Aborted: Maximum execution steps exceeded: {self.steps} > {self.settings.max_steps}",
-                        "limit")
+            self._abort(
+                f"Aborted: Maximum execution steps exceeded: {self.steps} > {self.settings.max_steps}",
+                "limit",
+            )
             return
         elapsed = self.ports.clock.monotonic() - self.started_mono
         if elapsed > self.settings.max_time_s:
@@ -388,28 +411,31 @@ class _Run:
     def _finish(self) -> None:
         outputs = to_jsonable(self.outputs)
         if self.exceptions:
-            self.terminal = self.emit(ev.RUN_PARTIAL_SUCCEEDED,
-                                      {"outputs": outputs, "exceptions_count": self.exceptions})
+            self.terminal = self.emit(
+                ev.RUN_PARTIAL_SUCCEEDED, {"outputs": outputs, "exceptions_count": self.exceptions}
+            )
         else:
             self.terminal = self.emit(ev.RUN_SUCCEEDED, {"outputs": outputs})
         self._set_totals()
 
     def _fail(self, error: str) -> None:
         self._stop_everything()
-        self.terminal = self.emit(ev.RUN_FAILED, {"error": error, "exceptions_count": self.exceptions,
-                                                  "outputs": to_jsonable(self.outputs)})
+        self.terminal = self.emit(
+            ev.RUN_FAILED,
+            {"error": error, "exceptions_count": self.exceptions, "outputs": to_jsonable(self.outputs)},
+        )
         self._set_totals()
 
     def _abort(self, reason: str, cause: str) -> None:
         self._stop_everything()
-        self.terminal = self.emit(ev.RUN_ABORTED, {"reason": reason, "cause": cause,
-                                                   "outputs": to_jsonable(self.outputs)})
+        self.terminal = self.emit(
+            ev.RUN_ABORTED, {"reason": reason, "cause": cause, "outputs": to_jsonable(self.outputs)}
+        )
         self._set_totals()
 
     def _set_totals(self) -> None:
         assert self.terminal is not None
-        self.terminal.data.update(total_steps=self.steps, total_tokens=0,
-                                  exceptions_count=self.exceptions)
+        self.terminal.data.update(total_steps=self.steps, total_tokens=0, exceptions_count=self.exceptions)
 
     def _stop_everything(self) -> None:
         self.ready.clear()

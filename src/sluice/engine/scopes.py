@@ -134,7 +134,9 @@ def _check_cycles(nodes: dict[str, NodeSpec], edges: list[EdgeSpec], found: Find
                 state[node] = 2
             elif state.get(child) == 1:
                 cycle = [*path[path.index(child) :], child]
-                found.error("graph.cycle", "Graph contains a cycle: " + " → ".join(cycle), ("workflow", "graph"))
+                found.error(
+                    "graph.cycle", "Graph contains a cycle: " + " → ".join(cycle), ("workflow", "graph")
+                )
                 return
             elif not state.get(child):
                 state[child] = 1
@@ -151,7 +153,9 @@ def _parse_default(item: Mapping[str, Any]) -> Any:
     return value
 
 
-def _check_schemas(nodes: dict[str, NodeSpec], workflow: Mapping[str, Any], found: Findings) -> dict[str, NodeSpec]:
+def _check_schemas(
+    nodes: dict[str, NodeSpec], workflow: Mapping[str, Any], found: Findings
+) -> dict[str, NodeSpec]:
     out: dict[str, NodeSpec] = {}
     for spec in nodes.values():
         loc = _node_loc(spec.id)
@@ -195,7 +199,10 @@ def _check_schemas(nodes: dict[str, NodeSpec], workflow: Mapping[str, Any], foun
                     node_id=spec.id,
                 )
         out[spec.id] = replace(spec, default_value=defaults) if defaults else spec
-    for key, code in (("environment_variables", "env.invalid"), ("conversation_variables", "conversation_var.invalid")):
+    for key, code in (
+        ("environment_variables", "env.invalid"),
+        ("conversation_variables", "conversation_var.invalid"),
+    ):
         names: set[str] = set()
         for i, var in enumerate(workflow.get(key) or []):
             name = var.get("name") if isinstance(var, Mapping) else None
@@ -283,7 +290,8 @@ def _check_references(
         if handles is not None and edge.source_handle not in handles:
             found.warn(
                 "edge.handle_unknown",
-                f"Edge {edge.id} leaves {edge.source} by handle '{edge.source_handle}', which it never produces",
+                f"Edge {edge.id} leaves {edge.source} by handle '{edge.source_handle}', "
+                "which it never produces",
                 ("workflow", "graph", "edges", edge.id),
                 edge_id=edge.id,
             )
@@ -299,7 +307,9 @@ def _check_references(
                 todo.append(nxt)
     for spec in nodes.values():
         if not spec.container_id and spec.id not in reached:
-            found.warn("node.unreachable", f"Node {spec.id} can never run", _node_loc(spec.id), node_id=spec.id)
+            found.warn(
+                "node.unreachable", f"Node {spec.id} can never run", _node_loc(spec.id), node_id=spec.id
+            )
     outputs = {n.type for n in nodes.values() if n.type in ("end", "answer")}
     if not outputs:
         found.warn("graph.no_output_node", "Workflow has no end or answer node", ("workflow", "graph"))

@@ -156,7 +156,9 @@ class DifyMapper:
             data = {"text": event.data["text"], "from_variable_selector": event.data["selector"]}
             return Mapped("text_chunk", None, None, self._env("text_chunk", data))
         if kind == ev.RUN_STARTED:
-            return workflow_started(self.facts, event.data.get("inputs") or {}, event.data.get("reason", "initial"))
+            return workflow_started(
+                self.facts, event.data.get("inputs") or {}, event.data.get("reason", "initial")
+            )
         if kind in ev.RUN_TERMINAL and kind != ev.RUN_PAUSED:
             return self.finished(event)
         return None
@@ -187,7 +189,9 @@ class DifyMapper:
             base["retry_index"] = event.data["retry_index"]
             key = f"nr:{ref.execution_id}:{event.data['retry_index']}"
             return Mapped("node_retry", key, ref.execution_id, self._env("node_retry", base))
-        return Mapped("node_finished", f"nf:{ref.execution_id}", ref.execution_id, self._env("node_finished", base))
+        return Mapped(
+            "node_finished", f"nf:{ref.execution_id}", ref.execution_id, self._env("node_finished", base)
+        )
 
     def finished(self, event: ev.Event) -> Mapped:
         data = event.data

@@ -46,7 +46,6 @@ def new_app_key() -> str:
     return "app-" + "".join(secrets.choice(KEY_ALPHABET) for _ in range(24))
 
 
-
 class AppService:
     def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
         self._db = db

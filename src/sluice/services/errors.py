@@ -9,8 +9,9 @@ class DomainError(Exception):
     code = "bad_request"
     message = "Bad request."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         self.message = message if message is not None else type(self).message
         if code is not None:
             self.code = code

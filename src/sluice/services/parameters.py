@@ -27,8 +27,18 @@ FEATURE_DEFAULTS: dict[str, Any] = {
     },
 }
 FORM_KEYS = (
-    "variable", "label", "type", "required", "max_length", "default", "options", "hint", "placeholder",
-    "allowed_file_types", "allowed_file_extensions", "allowed_file_upload_methods",
+    "variable",
+    "label",
+    "type",
+    "required",
+    "max_length",
+    "default",
+    "options",
+    "hint",
+    "placeholder",
+    "allowed_file_types",
+    "allowed_file_extensions",
+    "allowed_file_upload_methods",
 )
 FORM_TYPES = ("text-input", "paragraph", "select", "number", "checkbox", "json_object", "file", "file-list")
 

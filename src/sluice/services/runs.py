@@ -130,8 +130,16 @@ class RunService:
         mapped = workflow_finished(facts, status="failed", outputs={}, error=error, finished_at=now)
         async with self._db() as session, session.begin():
             await repos.finish_run(
-                session, run.id, status="failed", outputs={}, error=error, finished_at=naive(now),
-                elapsed_time=0, total_steps=0, total_tokens=0, exceptions_count=0,
+                session,
+                run.id,
+                status="failed",
+                outputs={},
+                error=error,
+                finished_at=naive(now),
+                elapsed_time=0,
+                total_steps=0,
+                total_tokens=0,
+                exceptions_count=0,
                 final_event=mapped.payload,
             )
         try:
@@ -166,7 +174,9 @@ class RunService:
             return
         now = datetime.now(UTC)
         facts = run_facts(run)
-        mapped = workflow_finished(facts, status="stopped", outputs={}, error="Stopped by user", finished_at=now)
+        mapped = workflow_finished(
+            facts, status="stopped", outputs={}, error="Stopped by user", finished_at=now
+        )
         async with self._db() as session, session.begin():
             unclaimed = await session.exec(
                 update(WorkflowRun)
@@ -176,9 +186,17 @@ class RunService:
             before_start = bool(unclaimed.rowcount)
             if before_start:
                 won = await repos.finish_run(
-                    session, run.id, status="stopped", outputs={}, error="Stopped by user",
-                    finished_at=naive(now), elapsed_time=(now - facts.created_at).total_seconds(),
-                    total_steps=0, total_tokens=0, exceptions_count=0, final_event=mapped.payload,
+                    session,
+                    run.id,
+                    status="stopped",
+                    outputs={},
+                    error="Stopped by user",
+                    finished_at=naive(now),
+                    elapsed_time=(now - facts.created_at).total_seconds(),
+                    total_steps=0,
+                    total_tokens=0,
+                    exceptions_count=0,
+                    final_event=mapped.payload,
                 )
             else:
                 won = await repos.request_stop(session, run.id, naive(now))

@@ -323,7 +323,7 @@ class MemoryLogWaiter:
         self._interrupted = False
         self._closed = False
 
-    async def wait(self, cursors: Mapping[str, str], timeout: float) -> set[str]:  # noqa: ASYNC109
+    async def wait(self, cursors: Mapping[str, str], timeout: float) -> set[str]:
         if self._closed:
             raise RuntimeError("waiter is closed")
         if self._interrupted:

@@ -266,7 +266,7 @@ class RedisLogWaiter:
         self._interrupt_event = asyncio.Event()
         self._closed = False
 
-    async def wait(self, cursors: Mapping[str, str], timeout: float) -> set[str]:  # noqa: ASYNC109
+    async def wait(self, cursors: Mapping[str, str], timeout: float) -> set[str]:
         if self._closed:
             raise RuntimeError("waiter is closed")
         streams = {self._log.log_key(run): _check_offset(offset) for run, offset in cursors.items()}

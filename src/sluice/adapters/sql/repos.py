@@ -77,7 +77,9 @@ async def end_user(session: AsyncSession, app: App, kind: str, session_id: str, 
     found = (await session.exec(stmt)).first()
     if found is not None:
         return found
-    row = EndUser(tenant_id=app.tenant_id, app_id=app.id, type=kind, session_id=session_id, is_anonymous=anonymous)
+    row = EndUser(
+        tenant_id=app.tenant_id, app_id=app.id, type=kind, session_id=session_id, is_anonymous=anonymous
+    )
     try:
         async with session.begin_nested():
             session.add(row)
@@ -106,8 +108,10 @@ async def run_by_task_or_id(session: AsyncSession, task_or_run_id: str) -> Workf
 
 
 async def count_live_runs(session: AsyncSession, app_id: str) -> int:
-    stmt = select(func.count()).select_from(WorkflowRun).where(
-        WorkflowRun.app_id == app_id, WorkflowRun.status == "running"
+    stmt = (
+        select(func.count())
+        .select_from(WorkflowRun)
+        .where(WorkflowRun.app_id == app_id, WorkflowRun.status == "running")
     )
     return int((await session.exec(stmt)).one())
 

@@ -19,7 +19,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ServiceApiError} for s i
 async def get_app_info(auth: AppAuthDep, c: ContainerDep, user: str | None = None) -> AppInfoResponse:
     app = auth.app
     return AppInfoResponse(
-        name=app.name, description=app.description or "", tags=await c.apps.tags(app.id), mode=app.mode,
+        name=app.name,
+        description=app.description or "",
+        tags=await c.apps.tags(app.id),
+        mode=app.mode,
         author_name=None,
     )
 

@@ -41,8 +41,9 @@ RUN_BODY = {
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, **ERRORS},
     openapi_extra=RUN_BODY,
 )
-async def run_workflow(request: Request, auth: AppAuthDep, runs: RunsDep, streams: StreamsDep,
-                       c: ContainerDep) -> Response:
+async def run_workflow(
+    request: Request, auth: AppAuthDep, runs: RunsDep, streams: StreamsDep, c: ContainerDep
+) -> Response:
     body = await json_object(request)
     user = end_user_arg(body)
     assert user is not None
@@ -52,19 +53,39 @@ async def run_workflow(request: Request, auth: AppAuthDep, runs: RunsDep, stream
     started = await runs.start(auth, user, req.inputs)
     st = c.settings.streaming
     if req.response_mode == "streaming":
-        return sse_response(streams, started.run_id, started.task_id, retry_ms=st.sse_retry_ms,
-                            emit_ids=st.sse_emit_event_ids)
+        return sse_response(
+            streams, started.run_id, started.task_id, retry_ms=st.sse_retry_ms, emit_ids=st.sse_emit_event_ids
+        )
     final = await streams.wait_terminal(started.run_id, st.blocking_max_wait_seconds)
     if final is None:
         data: dict[str, Any] = {
-            "id": started.run_id, "workflow_id": started.facts.workflow_id, "status": "running",
-            "outputs": {}, "error": None, "elapsed_time": 0, "total_tokens": 0, "total_steps": 0,
-            "created_at": epoch(started.facts.created_at), "finished_at": None,
+            "id": started.run_id,
+            "workflow_id": started.facts.workflow_id,
+            "status": "running",
+            "outputs": {},
+            "error": None,
+            "elapsed_time": 0,
+            "total_tokens": 0,
+            "total_steps": 0,
+            "created_at": epoch(started.facts.created_at),
+            "finished_at": None,
         }
     else:
-        data = {k: final["data"].get(k) for k in (
-            "id", "workflow_id", "status", "outputs", "error", "elapsed_time", "total_tokens",
-            "total_steps", "created_at", "finished_at")}
+        data = {
+            k: final["data"].get(k)
+            for k in (
+                "id",
+                "workflow_id",
+                "status",
+                "outputs",
+                "error",
+                "elapsed_time",
+                "total_tokens",
+                "total_steps",
+                "created_at",
+                "finished_at",
+            )
+        }
     body_out = {"task_id": started.task_id, "workflow_run_id": started.run_id, "data": data}
     return JSONResponse(body_out, headers={"X-Workflow-Run-ID": started.run_id, "X-Task-ID": started.task_id})
 
@@ -104,7 +125,9 @@ async def get_workflow_run_detail(workflow_run_id: str, auth: AppAuthDep, runs: 
         }
     },
 )
-async def stop_workflow_task(task_id: str, request: Request, auth: AppAuthDep, runs: RunsDep) -> SimpleResultResponse:
+async def stop_workflow_task(
+    task_id: str, request: Request, auth: AppAuthDep, runs: RunsDep
+) -> SimpleResultResponse:
     body = await json_object(request)
     user = end_user_arg(body)
     assert user is not None

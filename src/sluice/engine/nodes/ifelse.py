@@ -25,8 +25,9 @@ class IfElseNode(Node):
         inputs = {"conditions": outcome.inputs}
         process_data = {"condition_results": outcome.condition_results}
         if outcome.error is not None:  # if-else failures carry no error_type
-            return NodeResult(status=FAILED, inputs=inputs, process_data=process_data,
-                              error=outcome.error, error_type=None)
+            return NodeResult(
+                status=FAILED, inputs=inputs, process_data=process_data, error=outcome.error, error_type=None
+            )
         return NodeResult(
             inputs=inputs,
             process_data=process_data,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sluice.engine.nodes.base import Node, NodeResult, RunContext
 from sluice.engine.nodes.ifelse import IfElseNode
 from sluice.engine.nodes.io import AnswerNode, EndNode, StartNode
-from sluice.engine.pool import VariablePool
 from sluice.engine.nodes.transform import (
     LegacyVariableAssignerNode,
     TemplateTransformNode,
     VariableAggregatorNode,
 )
+from sluice.engine.pool import VariablePool
 
 IMPLEMENTED: dict[str, type[Node]] = {
     cls.type: cls
