@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sluice import __version__
 from sluice.api.errors import install_error_handlers
 from sluice.api.openapi import install_openapi
-from sluice.api.service import app_info, workflows
+from sluice.api.service import app_info, logs, workflows
 from sluice.bootstrap import Container
 from sluice.settings import Settings, load_settings
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Workflow-Run-ID", "X-Task-ID"],
     )
     install_error_handlers(app)
-    for router in (workflows.router, app_info.router):
+    for router in (logs.router, workflows.router, app_info.router):
         app.include_router(router, prefix="/v1")
 
     @app.get("/_health", include_in_schema=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,16 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername=driver) if driver else parsed
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns keep non-ASCII text as is, so keyword searches over them see real characters."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def create_engine(url: str) -> AsyncEngine:
     parsed = async_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_async_engine(parsed, pool_pre_ping=True, pool_size=10)
+    return create_async_engine(parsed, pool_pre_ping=True, pool_size=10, json_serializer=_json_text)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -47,7 +53,7 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, json_serializer=_json_text)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine

@@ -95,3 +95,49 @@ class AppParametersResponse(BaseModel):
     sensitive_word_avoidance: dict[str, Any]
     file_upload: dict[str, Any]
     system_parameters: dict[str, Any]
+
+
+class WorkflowRunForLog(BaseModel):
+    id: str
+    version: str | None
+    status: str
+    triggered_from: str | None
+    error: str | None
+    elapsed_time: float
+    total_tokens: int
+    total_steps: int
+    created_at: int
+    finished_at: int | None
+    exceptions_count: int
+
+
+class SimpleAccount(BaseModel):
+    id: str
+    name: str
+    email: str
+
+
+class SimpleEndUser(BaseModel):
+    id: str
+    type: str
+    is_anonymous: bool
+    session_id: str
+
+
+class WorkflowLogItem(BaseModel):
+    id: str
+    workflow_run: WorkflowRunForLog
+    details: dict[str, Any] | None
+    created_from: str
+    created_by_role: str
+    created_by_account: SimpleAccount | None
+    created_by_end_user: SimpleEndUser | None
+    created_at: int
+
+
+class WorkflowLogPage(BaseModel):
+    page: int
+    limit: int
+    total: int
+    has_more: bool
+    data: list[WorkflowLogItem]
