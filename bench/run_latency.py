@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -25,10 +24,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.servers import launch  # noqa: E402
+from tests.support.services import DEFAULT_PG, DEFAULT_REDIS  # noqa: E402
+
 from sluice.engine import Engine, Ports, RunInput, load_dsl  # noqa: E402
 from sluice.runtime.clock import SystemClock, UuidIds  # noqa: E402
-from tests.support.services import DEFAULT_PG, DEFAULT_REDIS  # noqa: E402
-from tests.support.servers import launch  # noqa: E402
 
 DSL = ROOT / "bench" / "dsl" / "five_nodes.yml"
 
@@ -127,8 +127,13 @@ def measure_mode(mode: str, runs: int, concurrency: int) -> dict[str, float]:
             created = asyncio.run(fresh_database())
             database_url = DEFAULT_PG.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0]
             database_url += "/" + created[1]
-        server = launch(mode, Path(tmp), database_url, DEFAULT_REDIS if mode == "distributed" else None,
-                        f"bench{uuid.uuid4().hex[:6]}")
+        server = launch(
+            mode,
+            Path(tmp),
+            database_url,
+            DEFAULT_REDIS if mode == "distributed" else None,
+            f"bench{uuid.uuid4().hex[:6]}",
+        )
         try:
             key = server.create_key(server.import_app(DSL))
             return asyncio.run(service(server.base_url, key, runs, concurrency))

@@ -44,11 +44,15 @@ BAD_DSL = {
         "    nodes: []\n",
     ),
     "node.type_unknown": variant("type: end, title: E, outputs: []", "type: magic, title: E"),
-    "node.type_unsupported": variant("type: end, title: E, outputs: []", "type: knowledge-retrieval, title: E"),
+    "node.type_unsupported": variant(
+        "type: end, title: E, outputs: []", "type: knowledge-retrieval, title: E"
+    ),
     "node.id_duplicate": variant("{id: end,", "{id: start,"),
     "edge.dangling": variant("target: end}", "target: ghost}"),
     "graph.no_start": variant("type: start, title: S, variables: []", "type: end, title: S, outputs: []"),
-    "graph.multiple_start": variant("type: end, title: E, outputs: []", "type: start, title: E, variables: []"),
+    "graph.multiple_start": variant(
+        "type: end, title: E, outputs: []", "type: start, title: E, variables: []"
+    ),
     "graph.cycle": variant(
         "      - {id: e1, source: start, target: end}\n",
         "      - {id: e1, source: start, target: end}\n      - {id: e2, source: end, target: start}\n",
@@ -58,7 +62,9 @@ BAD_DSL = {
 
 
 @pytest.mark.parametrize("code", sorted(BAD_DSL))
-def test_invalid_dsl_is_refused_with_its_code(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_dsl_is_refused_with_its_code(
+    code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLUICE_DATA_DIR", str(tmp_path / "data"))
     path = tmp_path / "bad.yml"
     path.write_text(BAD_DSL[code])
