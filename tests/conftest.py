@@ -61,3 +61,12 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     server = launch(mode, tmp, database_url, redis, unique_name("t"))
     yield server
     server.stop_all()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden event logs of tests/golden instead of comparing with them",
+    )

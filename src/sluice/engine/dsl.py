@@ -1,29 +1,32 @@
 """``load_dsl``: YAML text → validated ``CompiledGraph`` plus every finding (§1.3, §2).
 
-Validation runs in stages; a stage with errors stops the later ones, so one file reports all
-the problems a reader can act on at once without cascades of follow-on errors.
+Validation runs in stages (document → version → app → nodes → edges → scopes → root → cycles →
+node schemas → references); each lists all its findings and a stage with errors stops the later
+ones, so one file reports every problem a reader can act on without cascades of follow-ons.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from sluice.engine import fastyaml
+from sluice.engine.checks import check_node_schemas, check_references, check_variables, declared_types
 from sluice.engine.findings import Finding, Findings
 from sluice.engine.graph import AppMeta, CompiledGraph, EdgeSpec, NodeSpec, RetryConfig
 from sluice.engine.nodes.registry import IMPLEMENTED, KNOWN_NOT_AVAILABLE, UNSUPPORTED, build
-from sluice.engine.scopes import check_graph
+from sluice.engine.scopes import check_cycles, check_root, check_scopes, owner_candidates
 
 MAX_BYTES = 10 * 1024 * 1024
 NEWEST = (0, 7)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 APP_MODES = ("workflow", "advanced-chat")
+MODEL_NODES = frozenset({"llm", "question-classifier", "parameter-extractor"})
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -54,8 +57,10 @@ def _parse_yaml(text: str | bytes, found: Findings) -> dict[str, Any] | None:
     if len(text) > MAX_BYTES:
         found.error("dsl.too_large", "DSL document exceeds 10 MB")
         return None
+    doc = _fast_parse(text)
     try:
-        doc = yaml.load(text, Loader=_Loader)
+        if doc is fastyaml.NOT_SIMPLE:
+            doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -66,6 +71,22 @@ def _parse_yaml(text: str | bytes, found: Findings) -> dict[str, Any] | None:
         found.error("dsl.yaml_invalid", "DSL document must be a YAML mapping")
         return None
     return doc
+
+
+def _fast_parse(text: str | bytes) -> Any:
+    """JSON, or the block-YAML subset exporters write, without PyYAML's slow object building."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return fastyaml.NOT_SIMPLE
+    head = text.lstrip()[:1]
+    if head == "{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return fastyaml.NOT_SIMPLE
+    return fastyaml.load(text)
 
 
 def _check_version(doc: dict[str, Any], allow_newer: bool, found: Findings) -> str:
@@ -82,10 +103,16 @@ def _check_version(doc: dict[str, Any], allow_newer: bool, found: Findings) -> s
         return raw
     major, minor, _ = (int(p) for p in raw.split("."))
     if (major, minor) < (0, 6):
-        found.warn("dsl.version_old", f"DSL version {raw} is older than 0.6.0; it is imported as is")
+        found.warn(
+            "dsl.version_old", f"DSL version {raw} is older than 0.6.0; it is imported as is", ("version",)
+        )
     elif major >= 1 or (major, minor) > NEWEST:
         if allow_newer:
-            found.warn("dsl.version_newer", f"DSL version {raw} is newer than 0.7.x; imported on request")
+            found.warn(
+                "dsl.version_newer",
+                f"DSL version {raw} is newer than 0.7.x; imported on request",
+                ("version",),
+            )
         else:
             found.error(
                 "dsl.version_unsupported",
@@ -128,15 +155,29 @@ def _retry(data: Mapping[str, Any]) -> RetryConfig:
     raw = data.get("retry_config") or {}
     if not isinstance(raw, Mapping):
         return RetryConfig()
-    return RetryConfig(
-        enabled=bool(raw.get("retry_enabled", False)),
-        max_retries=int(raw.get("max_retries") or 0),
-        interval_ms=int(raw.get("retry_interval") or 0),
-    )
+    try:
+        return RetryConfig(
+            enabled=bool(raw.get("retry_enabled", False)),
+            max_retries=int(raw.get("max_retries") or 0),
+            interval_ms=int(raw.get("retry_interval") or 0),
+        )
+    except (TypeError, ValueError):
+        return RetryConfig()
 
 
-def _node_specs(raw_nodes: list[Any], found: Findings) -> dict[str, NodeSpec]:
+def _cut_provider(data: dict[str, Any]) -> dict[str, Any]:
+    """``model.provider`` is cut to its last path segment (``langgenius/openai/openai``)."""
+    model = data.get("model")
+    if isinstance(model, Mapping) and isinstance(model.get("provider"), str) and "/" in model["provider"]:
+        data = {**data, "model": {**model, "provider": model["provider"].rsplit("/", 1)[-1]}}
+    return data
+
+
+def _node_specs(
+    raw_nodes: list[Any], found: Findings
+) -> tuple[dict[str, NodeSpec], dict[str, tuple[str, ...]]]:
     specs: dict[str, NodeSpec] = {}
+    owners: dict[str, tuple[str, ...]] = {}
     for i, raw in enumerate(raw_nodes):
         loc: tuple[str | int, ...] = ("workflow", "graph", "nodes", i)
         if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
@@ -151,7 +192,9 @@ def _node_specs(raw_nodes: list[Any], found: Findings) -> dict[str, NodeSpec]:
             continue
         node_type = data.get("type")
         if not isinstance(node_type, str) or not node_type:
-            found.error("node.type_missing", f"Node {node_id} has no type", (*loc, "data", "type"))
+            found.error(
+                "node.type_missing", f"Node {node_id} has no type", (*loc, "data", "type"), node_id=node_id
+            )
             continue
         if node_type in UNSUPPORTED:
             found.error(
@@ -178,20 +221,23 @@ def _node_specs(raw_nodes: list[Any], found: Findings) -> dict[str, NodeSpec]:
                 node_id=node_id,
             )
             continue
-        container = data.get("container_id") or raw.get("parentId") or data.get("iteration_id")
-        container = container or data.get("loop_id") or ""
+        try:
+            owners[node_id] = owner_candidates(raw)
+        except TypeError as exc:
+            found.error("container.owner_unknown", str(exc), loc, node_id=node_id)
+            continue
+        if node_type in MODEL_NODES:
+            data = _cut_provider(data)
         specs[node_id] = NodeSpec(
             id=node_id,
             type=node_type,
             title=str(data.get("title") or ""),
             version=version,
             data=data,
-            container_id=str(container),
             error_strategy=data.get("error_strategy") or None,
-            default_value={},
             retry=_retry(data),
         )
-    return specs
+    return specs, owners
 
 
 def _edge_specs(raw_edges: list[Any], nodes: dict[str, NodeSpec], found: Findings) -> list[EdgeSpec]:
@@ -204,12 +250,14 @@ def _edge_specs(raw_edges: list[Any], nodes: dict[str, NodeSpec], found: Finding
             found.error("edge.invalid", "Edge must be a mapping", loc)
             continue
         source, target = raw.get("source"), raw.get("target")
-        handle = raw.get("sourceHandle") or "source"
+        handle = raw.get("sourceHandle")
+        handle = "source" if handle is None else handle
         edge_id = raw.get("id")
         if edge_id is None:
             edge_id = f"edge_{i}"
             while edge_id in taken:
                 edge_id += "_"
+            taken.add(edge_id)
         if not all(isinstance(v, str) for v in (source, target, handle)) or not isinstance(edge_id, str):
             found.error("edge.invalid", "Edge source, target and handle must be strings", loc)
             continue
@@ -220,30 +268,38 @@ def _edge_specs(raw_edges: list[Any], nodes: dict[str, NodeSpec], found: Finding
             found.error("edge.id_duplicate", f"Duplicate edge id '{edge_id}'", (*loc, "id"), edge_id=edge_id)
             continue
         seen.add(edge_id)
+        dangling = False
         for end, name in (("source", source), ("target", target)):
             if name not in nodes:
+                dangling = True
                 found.error(
                     "edge.dangling",
                     f"Edge {edge_id} references unknown node '{name}'",
                     (*loc, end),
                     edge_id=edge_id,
                 )
+        if dangling:
+            continue
+        if handle == "__timeout__" and nodes[str(source)].type == "human-input":
+            handle = "__timeout"
+            found.warn(
+                "human_input.timeout_handle_renamed",
+                f"Edge {edge_id} leaves by '__timeout__', read as '__timeout'",
+                (*loc, "sourceHandle"),
+                edge_id=edge_id,
+            )
         edges.append(EdgeSpec(edge_id, str(source), str(target), str(handle)))
     return edges
 
 
-def fingerprint(nodes: list[Any], edges: list[EdgeSpec]) -> str:
-    canonical = json.dumps(
-        {"nodes": nodes, "edges": [(e.id, e.source, e.target, e.source_handle) for e in edges]},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def load_dsl(
+    text: str | bytes, *, allow_newer: bool = False, available: Collection[str] | None = None
+) -> ImportResult:
+    """Parse and validate a DSL document.
 
-
-def load_dsl(text: str | bytes, *, allow_newer: bool = False) -> ImportResult:
+    ``available`` names the configured capabilities (``code``, ``http``, ``files``,
+    ``human_input``); with it, implemented nodes whose capability is missing import with
+    ``node.port_missing``. Model and tool nodes, which this build cannot run, always warn."""
     found = Findings()
     doc = _parse_yaml(text, found)
     if doc is None:
@@ -264,21 +320,60 @@ def load_dsl(text: str | bytes, *, allow_newer: bool = False) -> ImportResult:
     if not raw_nodes:
         found.error("graph.empty", "Graph must have at least one node", ("workflow", "graph", "nodes"))
         return _result(found, None, doc)
-    nodes = _node_specs(raw_nodes, found)
+    nodes, owners = _node_specs(raw_nodes, found)
     if found.errors:
         return _result(found, None, doc)
     edges = _edge_specs(list(graph_raw.get("edges") or []), nodes, found)
     if found.errors:
         return _result(found, None, doc)
-    nodes, root_id = check_graph(app, nodes, edges, workflow, found)
-    if found.errors or root_id is None:
+    nodes, children = check_scopes(nodes, owners, edges, found)
+    if found.errors:
         return _result(found, None, doc)
+    root_id = check_root(nodes, found)
+    if root_id is None or found.errors:
+        return _result(found, None, doc)
+    check_cycles(nodes, edges, found)
+    if found.errors:
+        return _result(found, None, doc)
+    nodes = check_node_schemas(nodes, found)
+    check_variables(workflow, found)
+    if found.errors:
+        return _result(found, None, doc)
+    check_references(app, nodes, edges, root_id, children, workflow, available, found)
+    return _result(found, _compile(version, app, nodes, edges, root_id, children, workflow, raw_nodes), doc)
+
+
+def _compile(
+    version: str,
+    app: AppMeta,
+    nodes: dict[str, NodeSpec],
+    edges: list[EdgeSpec],
+    root_id: str,
+    children: dict[str, list[str]],
+    workflow: Mapping[str, Any],
+    raw_nodes: list[Any],
+) -> CompiledGraph:
     out_edges: dict[str, list[EdgeSpec]] = {n: [] for n in nodes}
     in_edges: dict[str, list[EdgeSpec]] = {n: [] for n in nodes}
     for edge in edges:
         out_edges[edge.source].append(edge)
         in_edges[edge.target].append(edge)
-    graph = CompiledGraph(
+    descendants: dict[str, frozenset[str]] = {}
+
+    def below(container: str) -> frozenset[str]:
+        if container not in descendants:
+            found: set[str] = set()
+            for child in children.get(container, []):
+                found.add(child)
+                found |= below(child)
+            descendants[container] = frozenset(found)
+        return descendants[container]
+
+    for container in children:
+        below(container)
+    env = tuple(v for v in workflow.get("environment_variables") or () if isinstance(v, Mapping))
+    conv = tuple(v for v in workflow.get("conversation_variables") or () if isinstance(v, Mapping))
+    return CompiledGraph(
         version=version,
         app=app,
         nodes=nodes,
@@ -287,9 +382,14 @@ def load_dsl(text: str | bytes, *, allow_newer: bool = False) -> ImportResult:
         in_edges={k: tuple(v) for k, v in in_edges.items()},
         root_id=root_id,
         runners={node_id: build(spec.type)(spec) for node_id, spec in nodes.items()},
-        environment_variables=tuple(workflow.get("environment_variables") or ()),
-        conversation_variables=tuple(workflow.get("conversation_variables") or ()),
+        environment_variables=env,
+        conversation_variables=conv,
         features=workflow.get("features") or {},
-        fingerprint=fingerprint(raw_nodes, edges),
+        fingerprint_source={
+            "nodes": raw_nodes,
+            "edges": [(e.id, e.source, e.target, e.source_handle) for e in edges],
+        },
+        children={k: tuple(v) for k, v in children.items()},
+        descendants=descendants,
+        declared_types=declared_types(nodes, conv),
     )
-    return _result(found, graph, doc)

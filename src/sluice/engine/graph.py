@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,7 +80,29 @@ class CompiledGraph:
     environment_variables: tuple[Mapping[str, Any], ...] = ()
     conversation_variables: tuple[Mapping[str, Any], ...] = ()
     features: Mapping[str, Any] = field(default_factory=dict)
-    fingerprint: str = ""
+    fingerprint_source: Any = field(default=None, repr=False)
+    """What ``fingerprint`` hashes: the raw nodes and the edges."""
+    children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Direct children of each container, in document order."""
+    descendants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Every node inside each container, at any depth."""
+    declared_types: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """Declared value types of conversation variables and loop variables."""
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical graph JSON (§5.12), computed on first use."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            canonical = json.dumps(
+                self.fingerprint_source,
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                default=str,
+            )
+            cached = self.__dict__["_fingerprint"] = hashlib.sha256(canonical.encode()).hexdigest()
+        return str(cached)
 
     def __hash__(self) -> int:
         return hash(self.fingerprint)
@@ -96,4 +120,6 @@ class CompiledGraph:
         return [v for v in variables if isinstance(v, Mapping)]
 
     def frame_nodes(self, container_id: str) -> list[str]:
-        return [n.id for n in self.nodes.values() if n.container_id == container_id]
+        if container_id:
+            return list(self.children.get(container_id, ()))
+        return [n.id for n in self.nodes.values() if not n.container_id]

@@ -18,6 +18,7 @@ __all__ = [
     "InputError",
     "coerce_checkbox",
     "coerce_number",
+    "file_allowed",
     "prepare_inputs",
     "strip_nul",
 ]
@@ -192,3 +193,29 @@ def _validate_file_list(declaration: Mapping[str, Any], name: str, value: Any) -
     if limit > 0 and len(value) > limit:
         raise InputError(f"{name} in input form must be less than {limit} files", name)
     return [dict(item) for item in value]
+
+
+# --- file inputs (service-api.md §7) -------------------------------------------------------------
+
+
+def file_allowed(
+    config: Mapping[str, Any], file_type: str, extension: str, transfer_method: str
+) -> bool:
+    """Whether a file fits a variable's (or the ``file_upload`` feature's) allowed types, custom
+    extensions and upload methods, as Dify's ``_is_file_valid_with_config`` decides it: the
+    declared ``type`` must be allowed; a ``custom`` file needs its extension listed; an empty or
+    absent setting allows everything."""
+    allowed_types = [str(t) for t in config.get("allowed_file_types") or ()]
+    if allowed_types and file_type not in allowed_types:
+        return False
+    if file_type == "custom" and allowed_types:
+        wanted = {_dotted(str(e)) for e in config.get("allowed_file_extensions") or ()}
+        if wanted and _dotted(extension) not in wanted:
+            return False
+    methods = [str(m) for m in config.get("allowed_file_upload_methods") or ()]
+    return not methods or transfer_method in methods
+
+
+def _dotted(extension: str) -> str:
+    extension = extension.strip().lower()
+    return extension if not extension or extension.startswith(".") else "." + extension

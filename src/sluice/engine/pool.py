@@ -1,4 +1,9 @@
-"""The variable pool: ``namespace -> name -> value`` (§3.1)."""
+"""The variable pool: ``namespace -> name -> value`` (§3.1).
+
+Values are never mutated in place: every write replaces the value under its name. That lets a
+child frame start from a copy of its parent's namespaces that shares the values themselves,
+with the isolation of a deep copy at the cost of copying a few small dicts.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +66,11 @@ class VariablePool:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {ns: dict(values) for ns, values in self._data.items()}
+
+    def child_copy(self, drop: Iterable[str] = ()) -> VariablePool:
+        """An isolated pool for a child frame (values shared, see the module note)."""
+        dropped = set(drop)
+        return VariablePool({ns: dict(values) for ns, values in self._data.items() if ns not in dropped})
 
     def deep_copy(self, drop: Iterable[str] = ()) -> VariablePool:
         dropped = set(drop)

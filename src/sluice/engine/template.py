@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,3 +70,17 @@ def _compiled(template: str) -> Any:
 def render_jinja(template: str, variables: Mapping[str, Any]) -> str:
     """Render in the Jinja2 sandbox; undefined names render as ``""`` (Q15)."""
     return str(_compiled(template).render(**variables))
+
+
+class ThreadedJinjaRenderer:
+    """The default ``TemplateRenderer``: the Jinja2 sandbox in a worker thread, bounded in time."""
+
+    async def render(self, template: str, variables: Mapping[str, Any], timeout_s: float) -> str:
+        return await asyncio.wait_for(asyncio.to_thread(render_jinja, template, variables), timeout_s)
+
+
+class InlineJinjaRenderer:
+    """Renders on the event loop: deterministic under a virtual clock (tests, benchmarks)."""
+
+    async def render(self, template: str, variables: Mapping[str, Any], timeout_s: float) -> str:
+        return render_jinja(template, variables)

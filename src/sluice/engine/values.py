@@ -125,14 +125,25 @@ def render_markdown(value: Any) -> str:
     return render_text(value)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any, *, mask: bool = True) -> Any:
     """A value as it appears in emitted events: secrets masked, containers copied."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {
+            k if type(k) is str else str(k): v if type(v) in _PLAIN else to_jsonable(v, mask=mask)
+            for k, v in value.items()
+        }
     if isinstance(value, Secret):
         return value.masked() if mask else str(value)
     if isinstance(value, dict):
         return {str(k): to_jsonable(v, mask=mask) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_jsonable(v, mask=mask) for v in value]
+        return [v if type(v) in _PLAIN else to_jsonable(v, mask=mask) for v in value]
     return value
 
 

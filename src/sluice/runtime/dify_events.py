@@ -130,9 +130,12 @@ def _node_base(event: ev.Event, started_at: Any) -> dict[str, Any]:
         "inputs_truncated": False,
         "created_at": epoch(started_at),
         "extras": {},
-        "iteration_id": None,
-        "loop_id": None,
+        "iteration_id": event.container_id if ref.container_type == "iteration" else None,
+        "loop_id": event.container_id if ref.container_type == "loop" else None,
     }
+
+
+CONTAINER_NODE_TYPES = frozenset({"iteration", "loop"})
 
 
 class DifyMapper:
@@ -144,11 +147,24 @@ class DifyMapper:
 
     def map(self, event: ev.Event) -> Mapped | None:
         kind = event.kind
+        node = event.node
+        if node is not None and node.node_type in CONTAINER_NODE_TYPES:
+            # §6.4: iteration and loop nodes show as iteration_*/loop_* events, never node_*.
+            return self._container(event) if kind in ev.CONTAINER_EVENTS else None
+        if kind == ev.REASONING_CHUNK:
+            data = {"reasoning": event.data["text"], "node_id": event.data["attributed_node_id"]}
+            data["is_final"] = event.data["is_final"]
+            return Mapped("reasoning_chunk", None, None, self._env("reasoning_chunk", data))
+        if kind in (ev.HUMAN_INPUT_FORM_FILLED, ev.HUMAN_INPUT_FORM_TIMEOUT) and node is not None:
+            data = {"node_id": node.node_id, "node_title": node.title, **event.data}
+            return Mapped(kind, f"{kind}:{node.execution_id}", node.execution_id, self._env(kind, data))
         if kind == ev.NODE_STARTED:
             assert event.node is not None
             base = _node_base(event, event.at)
             self._started[event.node.execution_id] = base
             key = f"ns:{event.node.execution_id}"
+            if self.facts.segment:  # a paused node re-runs on resume: a new node_started (human input)
+                key = f"{key}:{self.facts.segment}"
             return Mapped("node_started", key, event.node.execution_id, self._env("node_started", base))
         if kind in ev.NODE_TERMINAL or kind == ev.NODE_RETRY:
             return self._node_finished(event)
@@ -165,6 +181,49 @@ class DifyMapper:
 
     def _env(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
         return envelope(self.facts, name, data)
+
+    def _container(self, event: ev.Event) -> Mapped:
+        """``iteration_started|next|completed`` and ``loop_started|next|completed`` (§6.4)."""
+        ref = event.node
+        assert ref is not None
+        family = ref.node_type
+        data: dict[str, Any] = {
+            "id": ref.node_id,
+            "node_id": ref.node_id,
+            "node_type": ref.node_type,
+            "title": ref.title,
+            "created_at": epoch(event.at),
+            "extras": {},
+        }
+        if event.kind in (ev.ITERATION_STARTED, ev.LOOP_STARTED):
+            self._started[ref.execution_id] = {"at": event.at}
+            data.update(inputs=event.data.get("inputs") or {}, inputs_truncated=False)
+            data["metadata"] = event.data.get("metadata") or {}
+            name, key = f"{family}_started", f"cs:{ref.execution_id}"
+        elif event.kind in (ev.ITERATION_NEXT, ev.LOOP_NEXT):
+            data["index"] = event.data["index"]
+            if family == "loop":
+                data["pre_loop_output"] = {}
+            name, key = f"{family}_next", f"cn:{ref.execution_id}:{event.data['index']}"
+        else:
+            started = self._started.get(ref.execution_id, {}).get("at", event.at)
+            metadata = event.data.get("metadata") or {}
+            data.update(
+                created_at=epoch(started),
+                outputs=event.data.get("outputs") or {},
+                outputs_truncated=False,
+                inputs=event.data.get("inputs") or {},
+                inputs_truncated=False,
+                status="failed" if event.kind in (ev.ITERATION_FAILED, ev.LOOP_FAILED) else "succeeded",
+                error=event.data.get("error"),
+                elapsed_time=round((event.at - started).total_seconds(), 6),
+                total_tokens=int(metadata.get("total_tokens") or 0),
+                execution_metadata=metadata,
+                finished_at=epoch(event.at),
+                steps=event.data.get("steps"),
+            )
+            name, key = f"{family}_completed", f"cc:{ref.execution_id}"
+        return Mapped(name, key, ref.execution_id, self._env(name, data))
 
     def _node_finished(self, event: ev.Event) -> Mapped:
         ref = event.node
@@ -212,3 +271,109 @@ class DifyMapper:
             total_tokens=int(data.get("total_tokens", 0)),
             exceptions_count=int(data.get("exceptions_count", 0)),
         )
+
+
+# -- events the runtime and the stream service build outside the engine ----------------------------
+
+BULKY = ("inputs", "process_data", "outputs")
+
+
+def encode_bounded(payload: dict[str, Any], max_bytes: int) -> bytes:
+    """``encode``, but above ``max_bytes`` the bulky node fields are nulled with Dify's
+    ``*_truncated`` flags (SQL keeps the full values)."""
+    data = encode(payload)
+    if len(data) <= max_bytes or not isinstance(payload.get("data"), dict):
+        return data
+    inner = dict(payload["data"])
+    for name in BULKY:
+        if name in inner:
+            inner[name] = None
+            inner[f"{name}_truncated"] = True
+    return encode({**payload, "data": inner})
+
+
+def flagged(payload: dict[str, Any]) -> dict[str, Any]:
+    """A synthesized event (snapshot, probe, re-sent pause block): top-level ``"snapshot": true``."""
+    return {**payload, "snapshot": True}
+
+
+def workflow_paused(facts: RunFacts, outputs: dict[str, Any] | None, reasons: list[Any]) -> Mapped:
+    data = {
+        "workflow_run_id": facts.run_id,
+        "paused_nodes": [],
+        "outputs": outputs or {},
+        "reasons": reasons,
+        "status": "paused",
+        "created_at": epoch(facts.created_at),
+        "elapsed_time": 0,
+        "total_tokens": 0,
+        "total_steps": 0,
+    }
+    return Mapped("workflow_paused", f"wp:{facts.segment}", None, envelope(facts, "workflow_paused", data))
+
+
+def node_started_payload(facts: RunFacts, row: Any) -> dict[str, Any]:
+    """``node_started`` rebuilt from a stored node execution (snapshots)."""
+    data = {
+        "id": row.id,
+        "node_id": row.node_id,
+        "node_type": row.node_type,
+        "title": row.title,
+        "index": row.index,
+        "predecessor_node_id": row.predecessor_node_id,
+        "inputs": None,
+        "inputs_truncated": True,
+        "created_at": epoch(row.created_at),
+        "extras": {},
+        "iteration_id": None,
+        "loop_id": None,
+    }
+    return envelope(facts, "node_started", data)
+
+
+def node_finished_payload(
+    facts: RunFacts, row: Any, *, status: str | None = None, error: str | None = None, bulky: bool = False
+) -> dict[str, Any]:
+    """``node_finished`` from a stored node execution: for snapshots (bulky fields null) and for
+    nodes a stop or a crash ended (``status`` given)."""
+    payload = node_started_payload(facts, row)
+    data = payload["data"]
+    finished = row.finished_at or row.created_at
+    data.update(
+        inputs=row.inputs if bulky else None,
+        inputs_truncated=not bulky,
+        process_data=row.process_data if bulky else None,
+        process_data_truncated=not bulky,
+        outputs=row.outputs if bulky else None,
+        outputs_truncated=not bulky,
+        status=status or row.status,
+        error=error if status else row.error,
+        elapsed_time=row.elapsed_time,
+        execution_metadata=row.execution_metadata or {},
+        finished_at=epoch(finished),
+        files=[],
+    )
+    payload["event"] = "node_finished"
+    return payload
+
+
+def node_stopped(facts: RunFacts, row: Any, error: str, finished_at: datetime) -> Mapped:
+    payload = node_finished_payload(facts, row, status="stopped", error=error, bulky=True)
+    started = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    payload["data"].update(
+        outputs={},
+        outputs_truncated=False,
+        process_data={},
+        process_data_truncated=False,
+        elapsed_time=round((finished_at - started).total_seconds(), 6),
+        finished_at=epoch(finished_at),
+    )
+    return Mapped("node_finished", f"nf:{row.id}", row.id, payload)
+
+
+def node_lost(facts: RunFacts, row: Any, try_number: int) -> Mapped:
+    """``node_retry`` for an execution its worker died in (spec §8.4): it runs again as a new one."""
+    payload = node_finished_payload(facts, row, status="retry", error="worker lost", bulky=True)
+    payload["event"] = "node_retry"
+    payload["data"]["retry_index"] = try_number
+    return Mapped("node_retry", f"nr:{row.id}:lost", row.id, payload)

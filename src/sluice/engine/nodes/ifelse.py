@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sluice.engine.conditions import VariableNotFound, evaluate_if_else, if_else_cases
-from sluice.engine.nodes.base import FAILED, Node, NodeResult, RunContext
+from sluice.engine.conditions import VariableNotFound, evaluate_if_else
+from sluice.engine.nodes import schema
+from sluice.engine.nodes.base import FAILED, Loc, Node, NodeResult, Problems, RunContext
 from sluice.engine.pool import VariablePool
 from sluice.engine.template import resolver
 from sluice.engine.values import ABSENT
@@ -35,6 +37,46 @@ class IfElseNode(Node):
             edge_source_handle=outcome.handle,
         )
 
-    def handles(self) -> list[str]:
-        cases, _ = if_else_cases(self.spec.data)
-        return [str(c.get("case_id")) for c in cases] + ["false"]
+    @classmethod
+    def check_data(cls, data: Mapping[str, Any]) -> Problems:
+        problems: Problems = []
+        cases = data.get("cases")
+        if cases is None:
+            schema.items(data, "conditions", problems)
+            return problems
+        ids: set[str] = set()
+        for i, case in enumerate(schema.items(data, "cases", problems)):
+            if not isinstance(case, Mapping):
+                problems.append((("cases", i), "must be a mapping"))
+                continue
+            case_id = case.get("case_id")
+            if not isinstance(case_id, str) or not case_id:
+                problems.append((("cases", i, "case_id"), "must be a non-empty string"))
+            elif case_id in ids:
+                problems.append((("cases", i, "case_id"), f"duplicate case id {case_id!r}"))
+            else:
+                ids.add(case_id)
+            schema.enum(case, "logical_operator", ("and", "or"), problems, loc=("cases", i), default="and")
+            schema.items(case, "conditions", problems)
+        return problems
+
+    @classmethod
+    def read_selectors(cls, data: Mapping[str, Any]) -> Iterator[tuple[Loc, Any]]:
+        cases = data.get("cases")
+        if not isinstance(cases, list):
+            for i, cond in enumerate(data.get("conditions") or []):
+                if isinstance(cond, Mapping):
+                    yield ("conditions", i, "variable_selector"), cond.get("variable_selector")
+            return
+        for c, case in enumerate(cases):
+            conditions = case.get("conditions") or [] if isinstance(case, Mapping) else []
+            for i, cond in enumerate(conditions):
+                if isinstance(cond, Mapping):
+                    yield ("cases", c, "conditions", i, "variable_selector"), cond.get("variable_selector")
+
+    @classmethod
+    def handles(cls, data: Mapping[str, Any]) -> set[str] | None:
+        cases = data.get("cases")
+        if not isinstance(cases, list):
+            return {"true", "false"}
+        return {str(c.get("case_id")) for c in cases if isinstance(c, Mapping)} | {"false"}

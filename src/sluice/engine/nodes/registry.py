@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from sluice.engine.nodes.assigner import AssignerNode
 from sluice.engine.nodes.base import Node, NodeResult, RunContext
+from sluice.engine.nodes.code import CodeNode
+from sluice.engine.nodes.containers import (
+    IterationNode,
+    IterationStartNode,
+    LoopEndNode,
+    LoopNode,
+    LoopStartNode,
+)
+from sluice.engine.nodes.document import DocumentExtractorNode
+from sluice.engine.nodes.http import HttpRequestNode
+from sluice.engine.nodes.human_input import HumanInputNode
 from sluice.engine.nodes.ifelse import IfElseNode
 from sluice.engine.nodes.io import AnswerNode, EndNode, StartNode
+from sluice.engine.nodes.list_operator import ListOperatorNode
 from sluice.engine.nodes.transform import (
     LegacyVariableAssignerNode,
     TemplateTransformNode,
@@ -22,26 +38,35 @@ IMPLEMENTED: dict[str, type[Node]] = {
         TemplateTransformNode,
         VariableAggregatorNode,
         LegacyVariableAssignerNode,
+        HttpRequestNode,
+        DocumentExtractorNode,
+        CodeNode,
+        AssignerNode,
+        ListOperatorNode,
+        IterationNode,
+        IterationStartNode,
+        LoopNode,
+        LoopStartNode,
+        LoopEndNode,
+        HumanInputNode,
     )
+}
+
+# Implemented node types that need a port: ``load_dsl(..., available=...)`` warns
+# ``node.port_missing`` when the named capability is not configured.
+CAPABILITIES = {
+    "code": ("code", "Code execution"),
+    "http-request": ("http", "HTTP requests"),
+    "document-extractor": ("files", "File store"),
+    "human-input": ("human_input", "Human input"),
 }
 
 # Part of Dify's catalogue, not runnable in this build yet: import warns, the run fails clearly.
 KNOWN_NOT_AVAILABLE = {
-    "code": "Code execution",
-    "http-request": "HTTP requests",
-    "assigner": "Variable assigner",
-    "list-operator": "List operator",
-    "iteration": "Iteration",
-    "iteration-start": "Iteration",
-    "loop": "Loop",
-    "loop-start": "Loop",
-    "loop-end": "Loop",
     "llm": "Model provider",
     "question-classifier": "Model provider",
     "parameter-extractor": "Model provider",
-    "document-extractor": "File store",
     "tool": "Tool runtime",
-    "human-input": "Human input",
 }
 
 UNSUPPORTED = frozenset(
@@ -60,11 +85,13 @@ UNSUPPORTED = frozenset(
 class UnavailableNode(Node):
     """Stands in for a catalogue node whose capability is not configured; fails when it runs."""
 
+    @classmethod
+    def handles(cls, data: Mapping[str, Any]) -> set[str] | None:
+        return None
+
     def run_inline(self, pool: VariablePool, ctx: RunContext) -> NodeResult:
         capability = KNOWN_NOT_AVAILABLE.get(self.spec.type, self.spec.type)
-        return NodeResult.failure(
-            f"{capability} is not configured (node {self.spec.id})", "ServiceNotConfiguredError"
-        )
+        return NodeResult.failure(f"{capability} is not configured", "ServiceNotConfiguredError")
 
 
 def build(spec_type: str) -> type[Node]:
