@@ -49,7 +49,7 @@ class LiveServer:
         log = open(self.log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(sluice_cmd(*args), env=self.env, stdout=log, stderr=log)
 
-    def wait_healthy(self, timeout: float = 30) -> None:
+    def wait_healthy(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():

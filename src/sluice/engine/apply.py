@@ -134,6 +134,8 @@ class Applier(RunState):
         if result.status == PAUSED:
             self._apply_pause(frame, node_id, result)
             return
+        if spec.type not in CONTAINER_TYPES:  # containers' metadata repeats their children's usage
+            self.total_tokens += int(result.metadata.get("total_tokens") or 0)
         if result.status == FAILED:
             self.exceptions += 1
             done = frame.retries.get(node_id, 0)

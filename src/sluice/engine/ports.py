@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sluice.engine.llm import ChatMessage, ModelProvider
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -216,6 +218,12 @@ class PauseGate(Protocol):
     async def commit(self, snapshot: Mapping[str, Any], reasons: list[dict[str, Any]]) -> list[str]: ...
 
 
+class ConversationMemory(Protocol):
+    """Earlier turns of an advanced-chat conversation, oldest first (LLM-family memory, §4.11)."""
+
+    async def history(self, conversation_id: str, limit: int) -> list[ChatMessage]: ...
+
+
 @dataclass(slots=True)
 class Ports:
     clock: Clock
@@ -229,3 +237,5 @@ class Ports:
     human_input: HumanInputService | None = None
     commands: CommandSource | None = None
     pause_gate: PauseGate | None = None
+    models: ModelProvider | None = None
+    memory: ConversationMemory | None = None

@@ -7,6 +7,7 @@ from typing import Any
 
 from sluice.engine.nodes.assigner import AssignerNode
 from sluice.engine.nodes.base import Node, NodeResult, RunContext
+from sluice.engine.nodes.classifier import QuestionClassifierNode
 from sluice.engine.nodes.code import CodeNode
 from sluice.engine.nodes.containers import (
     IterationNode,
@@ -18,9 +19,11 @@ from sluice.engine.nodes.containers import (
 from sluice.engine.nodes.document import DocumentExtractorNode
 from sluice.engine.nodes.http import HttpRequestNode
 from sluice.engine.nodes.human_input import HumanInputNode
+from sluice.engine.nodes.extractor import ParameterExtractorNode
 from sluice.engine.nodes.ifelse import IfElseNode
 from sluice.engine.nodes.io import AnswerNode, EndNode, StartNode
 from sluice.engine.nodes.list_operator import ListOperatorNode
+from sluice.engine.nodes.llm import LLMNode
 from sluice.engine.nodes.transform import (
     LegacyVariableAssignerNode,
     TemplateTransformNode,
@@ -49,6 +52,9 @@ IMPLEMENTED: dict[str, type[Node]] = {
         LoopStartNode,
         LoopEndNode,
         HumanInputNode,
+        LLMNode,
+        QuestionClassifierNode,
+        ParameterExtractorNode,
     )
 }
 
@@ -59,13 +65,13 @@ CAPABILITIES = {
     "http-request": ("http", "HTTP requests"),
     "document-extractor": ("files", "File store"),
     "human-input": ("human_input", "Human input"),
+    "llm": ("models", "Model provider"),
+    "question-classifier": ("models", "Model provider"),
+    "parameter-extractor": ("models", "Model provider"),
 }
 
 # Part of Dify's catalogue, not runnable in this build yet: import warns, the run fails clearly.
 KNOWN_NOT_AVAILABLE = {
-    "llm": "Model provider",
-    "question-classifier": "Model provider",
-    "parameter-extractor": "Model provider",
     "tool": "Tool runtime",
 }
 
