@@ -309,7 +309,7 @@ def test_reference_warnings() -> None:
         node("llm", "llm", model={"provider": "langgenius/openai/openai", "name": "gpt"}),
     ]
     edges = [edge("start", "end"), edge("start", "if"), edge("if", "end", "nope"), edge("start", "llm")]
-    result = load_dsl(json.dumps(with_nodes(nodes, edges)))
+    result = load_dsl(json.dumps(with_nodes(nodes, edges)), available={"code", "http", "files"})
     assert result.status == "completed-with-warnings"
     found = [(f.code, f.node_id or f.edge_id) for f in result.findings]
     assert ("selector.unknown_node", "end") in found

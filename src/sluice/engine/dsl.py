@@ -298,8 +298,8 @@ def load_dsl(
     """Parse and validate a DSL document.
 
     ``available`` names the configured capabilities (``code``, ``http``, ``files``,
-    ``human_input``); with it, implemented nodes whose capability is missing import with
-    ``node.port_missing``. Model and tool nodes, which this build cannot run, always warn."""
+    ``human_input``, ``models``); with it, implemented nodes whose capability is missing import
+    with ``node.port_missing``. Tool nodes, which this build cannot run, always warn."""
     found = Findings()
     doc = _parse_yaml(text, found)
     if doc is None:
