@@ -11,8 +11,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from sluice import __version__
 from sluice.api.errors import install_error_handlers
 from sluice.api.openapi import install_openapi
-from sluice.api.service import app_info, logs, workflows
+from sluice.api.openapi_user import install_user_surfaces
+from sluice.api.service import app_info, chat, conversations, events, files, logs, workflows
 from sluice.bootstrap import Container
+from sluice.services.user_api import UserApi
 from sluice.settings import Settings, load_settings
 
 
@@ -23,9 +25,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await Container.start(resolved, role="api")
         app.state.container = container
+        app.state.user_api = UserApi.build(resolved, container.db, container.graphs)
+        app.state.user_api.start_housekeeping()
         try:
             yield
         finally:
+            await app.state.user_api.close()
             await container.close()
 
     app = FastAPI(
@@ -43,12 +48,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Workflow-Run-ID", "X-Task-ID"],
     )
     install_error_handlers(app)
-    for router in (logs.router, workflows.router, app_info.router):
+    service_routers = (logs.router, workflows.router, events.router, app_info.router)
+    for router in (*service_routers, files.router, chat.router, conversations.router):
         app.include_router(router, prefix="/v1")
 
     @app.get("/_health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    from sluice.api.public import forms as public_forms
+    from sluice.api.public import page as form_page
+    from sluice.api.service import forms as service_forms
+
+    app.include_router(service_forms.router, prefix="/v1")
+    app.include_router(public_forms.router)
+    app.include_router(form_page.router)
+    install_user_surfaces(app, resolved)
     install_openapi(app)
     return app

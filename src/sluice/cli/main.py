@@ -1,4 +1,5 @@
-"""The ``sluice`` command line: server side (serve, worker, db, apps, keys).
+"""The ``sluice`` command line: server side (serve, worker, db, apps, keys, accounts, openapi) and
+client side (login, apps, run; ``sluice.cli.client``).
 
 Scripts depend on two outputs: ``apps import`` prints the app id and ``keys create`` the new key
 as the last line of stdout; everything else goes to stderr.
@@ -15,15 +16,22 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sluice.cli.client.commands import register as register_client_commands
+from sluice.cli.providers import providers_app
 from sluice.settings import Settings, load_settings
 
 app = typer.Typer(help="Sluice: a self-hosted runtime for Dify workflow apps.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-apps_app = typer.Typer(help="Workflow apps.", no_args_is_help=True)
+apps_app = typer.Typer(help="Workflow apps.")
 keys_app = typer.Typer(help="Service API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
+accounts_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
+openapi_app = typer.Typer(help="OpenAPI documents.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(openapi_app, name="openapi")
+app.add_typer(providers_app, name="providers")
 err = Console(stderr=True)
 
 
@@ -102,6 +110,55 @@ def keys_create(app_id: str) -> None:
     print(key)
 
 
+@accounts_app.command("create")
+def accounts_create(
+    email: str,
+    password: Annotated[str, typer.Option(help="At least 8 characters")],
+    workspace: Annotated[str, typer.Option(help="Workspace name (created if missing; then its owner)")],
+    name: Annotated[str | None, typer.Option(help="Display name (default: the email's local part)")] = None,
+    role: Annotated[str | None, typer.Option(help="Role when joining an existing workspace")] = None,
+) -> None:
+    """Create a console account in a workspace; prints the account id last."""
+    from sluice.services.errors import DomainError
+
+    async def run() -> str:
+        from sluice.bootstrap import Container
+        from sluice.services.user_api import UserApi
+
+        container = await Container.start(_settings(), role="cli")
+        users = UserApi.build(container.settings, container.db, container.graphs)
+        try:
+            account, _ = await users.accounts.create_account(
+                email, password, name=name, workspace=workspace, role=role
+            )
+            return account.id
+        finally:
+            await users.close()
+            await container.close()
+
+    try:
+        account_id = asyncio.run(run())
+    except DomainError as exc:
+        err.print(f"[red]error[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    print(account_id)
+
+
+@openapi_app.command("export")
+def openapi_export(directory: Annotated[Path, typer.Argument(file_okay=False)]) -> None:
+    """Write one OpenAPI document per surface (JSON) and a Markdown rendering of each."""
+    from sluice.api.app import create_app
+    from sluice.api.openapi import export_documents
+
+    settings = _settings()
+    settings.openapi.enabled = True
+    files = export_documents(create_app(settings).openapi())
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (directory / name).write_text(content, encoding="utf-8")
+        err.print(f"wrote {directory / name}")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
@@ -152,6 +209,8 @@ def version() -> None:
 
     print(json.dumps({"sluice": __version__, "python": sys.version.split()[0]}))
 
+
+register_client_commands(app, apps_app)
 
 if __name__ == "__main__":
     app()

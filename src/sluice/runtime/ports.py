@@ -91,6 +91,12 @@ class ControlBus(Protocol):
 
 
 class JobQueue(Protocol):
+    """Jobs by id (arq is maintenance-only: it stays behind this port). Arguments are ids only."""
+
     async def enqueue(self, job_id: str, function: str, *args: str) -> None: ...
+
+    async def known(self, job_id: str) -> bool:
+        """Whether the queue still holds the job (queued, running, or its result kept)."""
+        ...
 
     async def close(self) -> None: ...

@@ -51,9 +51,17 @@ class AppService:
         self._db = db
 
     async def import_app(
-        self, dsl_text: str, *, workspace: str = DEFAULT_WORKSPACE, allow_newer: bool = False
+        self,
+        dsl_text: str,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+        allow_newer: bool = False,
+        tenant_id: str | None = None,
+        created_by: str | None = None,
     ) -> ImportOutcome:
-        """Validate, store the DSL verbatim with its parsed graph, and publish it as a new app."""
+        """Validate, store the DSL verbatim with its parsed graph, and publish it as a new app.
+
+        ``tenant_id`` (console imports) names the workspace by id instead of by name."""
         result = load_dsl(dsl_text, allow_newer=allow_newer)
         findings = [f.to_dict() for f in result.findings]
         if result.graph is None or result.document is None:
@@ -61,7 +69,12 @@ class AppService:
         graph, workflow_doc = result.graph, result.document["workflow"]
         now = utcnow()
         async with self._db() as session, session.begin():
-            tenant = await repos.tenant_by_name(session, workspace)
+            if tenant_id is not None:
+                tenant = await repos.get_tenant(session, tenant_id)
+                if tenant is None:
+                    raise InvalidParam(f"Workspace {tenant_id} not found")
+            else:
+                tenant = await repos.tenant_by_name(session, workspace)
             if tenant is None:
                 tenant = Tenant(name=workspace)
                 session.add(tenant)
@@ -74,6 +87,8 @@ class AppService:
                 icon=graph.app.icon,
                 icon_type=graph.app.icon_type,
                 icon_background=graph.app.icon_background,
+                created_by=created_by,
+                updated_by=created_by,
             )
             session.add(app)
             await session.flush()
@@ -87,6 +102,7 @@ class AppService:
                 environment_variables=list(graph.environment_variables),
                 conversation_variables=list(graph.conversation_variables),
                 fingerprint=graph.fingerprint,
+                created_by=created_by,
             )
             session.add(version)
             await session.flush()

@@ -25,6 +25,13 @@ class InProcessQueue:
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
 
+    async def known(self, job_id: str) -> bool:
+        return job_id in self._tasks
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
     async def _run(self, handler: Handler, args: tuple[str, ...]) -> None:
         async with self._slots:
             try:

@@ -38,10 +38,13 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, sqlite_pool_size: int | None = None) -> AsyncEngine:
+    """``sqlite_pool_size`` bounds SQLite's pool; 1 makes transactions (all ``BEGIN IMMEDIATE``)
+    queue for the connection in FIFO order instead of polling SQLite's busy handler, which
+    starves waiters under load."""
     parsed = async_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, sqlite_pool_size)
     return create_async_engine(parsed, pool_pre_ping=True, pool_size=10, json_serializer=_json_text)
 
 
@@ -49,11 +52,14 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-def _sqlite_engine(url: URL) -> AsyncEngine:
+def _sqlite_engine(url: URL, pool_size: int | None = None) -> AsyncEngine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, json_serializer=_json_text)
+    pool: dict[str, Any] = {}
+    if pool_size is not None:
+        pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 60}
+    engine = create_async_engine(url, json_serializer=_json_text, **pool)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine

@@ -50,7 +50,7 @@ async def run_workflow(
     if auth.app.mode != "workflow":
         raise AppModeMismatch()
     req = validate(WorkflowRunRequest, body)
-    started = await runs.start(auth, user, req.inputs)
+    started = await runs.start(auth, user, req.inputs, files=body.get("files") if req.files else None)
     st = c.settings.streaming
     if req.response_mode == "streaming":
         return sse_response(

@@ -18,6 +18,10 @@ from sluice.engine.template import REFERENCE
 from sluice.engine.values import ABSENT, is_file, to_jsonable
 
 TIMEOUT_HANDLE = "__timeout"
+ACTION_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,19}")
+OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
+RESERVED_OUTPUTS = frozenset({"__action_id", "__action_value", "__rendered_content"})
+BUTTON_STYLES = frozenset({"primary", "default", "accent", "ghost"})
 PLACEHOLDER = re.compile(r"\{\{#\$output\.([A-Za-z_][A-Za-z0-9_]{0,29})#\}\}")
 
 
@@ -68,6 +72,13 @@ class HumanInputNode(Node):
                     value = pool.get(selector)
                     if value is not ABSENT:
                         values[".".join(str(s) for s in selector)] = to_jsonable(value, mask=False)
+        for method in self.spec.data.get("delivery_methods") or []:  # email subject/body variables (§1.5)
+            config = method.get("config") if isinstance(method, Mapping) else None
+            for text in (config.get("subject"), config.get("body")) if isinstance(config, Mapping) else ():
+                for match in REFERENCE.finditer(text if isinstance(text, str) else ""):
+                    value = pool.get(match.group(1).split("."))
+                    if value is not ABSENT:
+                        values[match.group(1)] = to_jsonable(value, mask=False)
         return HumanInputRequest(
             run_id=ctx.run_id,
             execution_id=ctx.execution_id,
@@ -130,14 +141,58 @@ class HumanInputNode(Node):
 
     @classmethod
     def check_data(cls, data: Mapping[str, Any]) -> Problems:
+        """Import validation (human-input.md §1.6); messages name the rule."""
         problems: Problems = []
         schema.string(data, "form_content", problems, required=False)
-        for i, action in enumerate(schema.items(data, "user_actions", problems)):
+        actions = schema.items(data, "user_actions", problems)
+        if not actions:
+            problems.append((("user_actions",), "no_user_action: at least one user action is required"))
+        seen: set[str] = set()
+        for i, action in enumerate(actions):
             if not isinstance(action, Mapping) or not isinstance(action.get("id"), str):
                 problems.append((("user_actions", i, "id"), "must be a string"))
+                continue
+            action_id = action["id"]
+            if not ACTION_ID.fullmatch(action_id) or action_id == TIMEOUT_HANDLE:
+                problems.append((("user_actions", i, "id"), f"invalid_action: bad action id {action_id!r}"))
+            elif action_id in seen:
+                problems.append((("user_actions", i, "id"), "duplicate_action_id: duplicated user action id"))
+            seen.add(action_id)
+            if len(str(action.get("title") or "")) > 100:
+                problems.append((("user_actions", i, "title"), "invalid_action: title longer than 100"))
+            if action.get("button_style", "default") not in BUTTON_STYLES:
+                problems.append((("user_actions", i, "button_style"), "invalid_action: unknown button style"))
+        names: set[str] = set()
         for i, item in enumerate(schema.items(data, "inputs", problems)):
             if not isinstance(item, Mapping) or not isinstance(item.get("output_variable_name"), str):
                 problems.append((("inputs", i, "output_variable_name"), "must be a string"))
+                continue
+            name = item["output_variable_name"]
+            if not OUTPUT_NAME.fullmatch(name) or name in RESERVED_OUTPUTS:
+                problems.append(
+                    (("inputs", i, "output_variable_name"), f"invalid_output_variable_name: {name!r}")
+                )
+            elif name in names:
+                problems.append(
+                    (
+                        ("inputs", i, "output_variable_name"),
+                        "duplicate_output_variable_name: duplicated output_variable_name",
+                    )
+                )
+            names.add(name)
+            types = item.get("allowed_file_types") or []
+            if "custom" in types and not item.get("allowed_file_extensions"):
+                problems.append((("inputs", i), "invalid_input: custom file type needs extensions"))
+        timeout = data.get("timeout", 36)
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
+            problems.append((("timeout",), "invalid_timeout: must be an integer >= 1"))
+        if data.get("timeout_unit", "hour") not in ("hour", "day"):
+            problems.append((("timeout_unit",), "invalid_timeout: unit must be hour or day"))
+        methods = [m for m in data.get("delivery_methods") or [] if isinstance(m, Mapping)]
+        if not any(m.get("enabled", True) and m.get("type") in ("webapp", "email") for m in methods):
+            problems.append(
+                (("delivery_methods",), "no_delivery_method: no enabled webapp or email delivery")
+            )
         return problems
 
     @classmethod

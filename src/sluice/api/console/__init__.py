@@ -1,0 +1,1 @@
+"""The minimal console API (``/console/api``) and the console session shared with the pages."""
