@@ -17,9 +17,9 @@ from sluice.engine.nodes.containers import (
     LoopStartNode,
 )
 from sluice.engine.nodes.document import DocumentExtractorNode
+from sluice.engine.nodes.extractor import ParameterExtractorNode
 from sluice.engine.nodes.http import HttpRequestNode
 from sluice.engine.nodes.human_input import HumanInputNode
-from sluice.engine.nodes.extractor import ParameterExtractorNode
 from sluice.engine.nodes.ifelse import IfElseNode
 from sluice.engine.nodes.io import AnswerNode, EndNode, StartNode
 from sluice.engine.nodes.list_operator import ListOperatorNode
