@@ -99,6 +99,7 @@ async def write_events(writer_cls: Any, entry_cls: Any, event_log: Any, run: str
 
 
 def start_server(mode: str, tmp: Path, database_url: str | None) -> LiveServer:
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = server_env(
         mode,
@@ -343,6 +344,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         result["memory"] = asyncio.run(bench_mode("embedded", Path(tmp) / "e", None, args))
+        print("memory:", json.dumps(result["memory"]), flush=True)
         gen = private_database(PG)
         database_url = next(gen)
         try:

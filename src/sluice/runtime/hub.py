@@ -42,13 +42,15 @@ def data_frame(offset: str | None, payload: bytes) -> bytes:
 
 @dataclass(slots=True)
 class Frame:
-    """One queued frame: the SSE bytes plus what the consumer needs to decide on them."""
+    """One queued frame: the SSE bytes plus what the consumer needs to decide on them (encoded and
+    parsed once per entry, shared by every subscriber)."""
 
     offset: str | None
     event: str | None  # None for a ping
     key: str | None
     data: bytes
     payload: bytes | None = None
+    pos: tuple[int, int] = (0, 0)
 
 
 PING_FRAME = Frame(None, None, None, PING)
@@ -339,9 +341,8 @@ class StreamHub:
             await asyncio.sleep(0)  # a backlog: let subscribers drain between pages
 
     def fan_out(self, channel: RunChannel, entries: list[LogEntry]) -> None:
+        """``entries`` come from a read after the channel cursor, so they are all above it."""
         for entry in entries:
-            if offsets.parse(entry.offset) <= offsets.parse(channel.cursor):
-                continue
             if (
                 entry.prev is not None
                 and not channel.fresh
@@ -356,7 +357,7 @@ class StreamHub:
             if not channel.subscribers:
                 continue
             data = data_frame(entry.offset if self.emit_ids else None, entry.payload)
-            frame = Frame(entry.offset, entry.event, entry.key, data, entry.payload)
+            frame = Frame(entry.offset, entry.event, entry.key, data, entry.payload, offsets.pos(entry.offset))
             slow: list[Subscriber] = []
             for sub in channel.subscribers:
                 if (sub.events is None or entry.event in sub.events) and not sub.push(frame):

@@ -156,6 +156,7 @@ class RunStream:
         self.emit_ids = service.hub.emit_ids
         self.sub: Subscriber | None = None
         self.last_sent = after or offsets.ZERO
+        self.last_pos = offsets.parse(self.last_sent)
         self.sent_any = False
         self.sent_keys: set[str] = set()
         self.closing = False
@@ -256,10 +257,11 @@ class RunStream:
     def _accept(self, entry: LogEntry, out: list[bytes]) -> bool:
         """Add ``entry`` to ``out`` unless already sent; ``True`` when the stream must close after it.
         A continuity failure raises ``_Switch`` (nothing sent yet) or closes with ``resync``."""
-        if offsets.parse(entry.offset) <= offsets.parse(self.last_sent):
+        position = offsets.pos(entry.offset)
+        if position <= self.last_pos:
             return False
         if entry.key is not None and entry.key in self.sent_keys:
-            self.last_sent = entry.offset
+            self.last_sent, self.last_pos = entry.offset, position
             return False
         if entry.prev is not None and not offsets.continuous(entry.prev, self.last_sent):
             if not self.sent_any and not out:
@@ -267,7 +269,7 @@ class RunStream:
             out.append(control_frame("resync", self.last_sent))
             return True
         out.append(frame(entry, self.emit_ids))
-        self.last_sent = entry.offset
+        self.last_sent, self.last_pos = entry.offset, position
         self.sent_any = self.data_pending = True
         if entry.event == FINISHED:
             return True
@@ -310,7 +312,7 @@ class RunStream:
         if self.gone:
             return
         self.pause_closes = False
-        if offsets.parse(self.last_sent) < offsets.parse(cursor):  # step 3
+        if self.last_pos < offsets.pos(cursor):  # step 3
             async for chunk in self._read_pages(cursor):
                 yield chunk
             if self.closing:
@@ -352,13 +354,13 @@ class RunStream:
                 out.append(item.data)
                 continue
             assert item.offset is not None
-            if offsets.parse(item.offset) <= offsets.parse(self.last_sent):
+            if item.pos <= self.last_pos:
                 continue
             if item.key is not None and item.key in self.sent_keys:
-                self.last_sent = item.offset
+                self.last_sent, self.last_pos = item.offset, item.pos
                 continue
             out.append(item.data)
-            self.last_sent = item.offset
+            self.last_sent, self.last_pos = item.offset, item.pos
             self.sent_any = self.data_pending = True
             if item.event == FINISHED or (item.event == PAUSED and not self.continue_on_pause):
                 self.closing = True
@@ -439,7 +441,7 @@ class RunStream:
         last_id = cursor if cursor != offsets.ZERO and self.emit_ids else None
         out.append(data_frame(last_id, encode(flagged(payloads[-1]))))
         self.sent_any = True
-        self.last_sent = cursor
+        self.last_sent, self.last_pos = cursor, offsets.pos(cursor)
         yield b"".join(out)
         if terminal or (run.status == "paused" and not self.continue_on_pause):
             return
