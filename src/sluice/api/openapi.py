@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterable, Iterator
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -55,6 +56,8 @@ SURFACES = {
     "console-api": ("Sluice console API", CONSOLE_PREFIX + "/", ("ConsoleSession", "CsrfToken")),
 }
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+SERVICE_BASELINE = (400, 401, 403, 404, 500)
+USER_BASELINE = (400, 401, 403, 404, 422, 429, 500)
 DESCRIBE_FIELDS = ["info", "parameters", "input_schema"]
 
 
@@ -123,6 +126,27 @@ def _default_statuses(app: FastAPI) -> None:
                 route.status_code = 200
 
 
+def _json_errors(operation: dict[str, Any]) -> None:
+    """Error bodies are JSON even on streaming routes (FastAPI files them under the route's
+    media type, e.g. ``text/event-stream``)."""
+    for status, response in operation.get("responses", {}).items():
+        content = response.get("content") or {}
+        if status[:1] in ("4", "5") and content and "application/json" not in content:
+            schema = next(iter(content.values())).get("schema", {})
+            response["content"] = {"application/json": {"schema": schema}}
+
+
+def _baseline(operation: dict[str, Any], statuses: Iterable[int], schema: str) -> None:
+    """Statuses every operation of a surface can answer (auth, routing, limits, crashes)."""
+    responses = operation.setdefault("responses", {})
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    for status in statuses:
+        responses.setdefault(
+            str(status),
+            {"description": HTTPStatus(status).phrase, "content": {"application/json": {"schema": ref}}},
+        )
+
+
 def build_document(app: FastAPI) -> dict[str, Any]:
     _default_statuses(app)
     doc = get_openapi(
@@ -137,11 +161,15 @@ def build_document(app: FastAPI) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     components["securitySchemes"] = dict(SECURITY_SCHEMES)
     for path, method, operation in _operations(doc):
+        _json_errors(operation)
         if path.startswith("/v1/"):
             operation.get("responses", {}).pop("422", None)
             operation["security"] = [{"AppApiKey": []}]
+            _baseline(operation, SERVICE_BASELINE, "ServiceApiError")
         elif path.startswith((USER_PREFIX + "/", CONSOLE_PREFIX + "/")):
             _fix_user_operation(method, operation, path.startswith(CONSOLE_PREFIX))
+            if operation["security"]:
+                _baseline(operation, USER_BASELINE, "ErrorBody")
     components["schemas"] = dict(sorted(schemas.items()))
     return doc
 
