@@ -28,7 +28,7 @@ typecheck: sync
 	$(UV) run mypy
 
 test: lint typecheck
-	$(UV) run pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(UV) run pytest -q -p no:cacheprovider --reruns 2 --reruns-delay 3 --durations=25 $(PYTEST_ARGS)
 
 bench: sync
 	$(UV) run python bench/run_latency.py
