@@ -198,9 +198,7 @@ def _validate_file_list(declaration: Mapping[str, Any], name: str, value: Any) -
 # --- file inputs (service-api.md §7) -------------------------------------------------------------
 
 
-def file_allowed(
-    config: Mapping[str, Any], file_type: str, extension: str, transfer_method: str
-) -> bool:
+def file_allowed(config: Mapping[str, Any], file_type: str, extension: str, transfer_method: str) -> bool:
     """Whether a file fits a variable's (or the ``file_upload`` feature's) allowed types, custom
     extensions and upload methods, as Dify's ``_is_file_valid_with_config`` decides it: the
     declared ``type`` must be allowed; a ``custom`` file needs its extension listed; an empty or
