@@ -34,11 +34,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
 import httpx  # noqa: E402
 from fastapi import Request  # noqa: E402
+from tests.streaming.support import chain_dsl, private_database  # noqa: E402
+from tests.support.servers import LiveServer, free_port, server_env, sluice_cmd  # noqa: E402
 
 import ref_bare_sse  # noqa: E402
 import ref_xadd_follow  # noqa: E402
-from tests.streaming.support import chain_dsl, private_database  # noqa: E402
-from tests.support.servers import LiveServer, free_port, server_env, sluice_cmd  # noqa: E402
 
 PG = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -112,7 +112,7 @@ def start_server(mode: str, tmp: Path, database_url: str | None) -> LiveServer:
     env.update(BENCH_ENV)
     server = LiveServer(mode, f"http://127.0.0.1:{port}", env, tmp)
     server.cli("db", "upgrade")
-    log = open(tmp / "serve.log", "ab")  # noqa: SIM115 - the process owns it
+    log = open(tmp / "serve.log", "ab")
     if mode == "embedded":
         cmd = [sys.executable, str(ROOT / "bench" / "stream_load.py"), "_serve"]
     else:
@@ -240,20 +240,20 @@ async def idle_clients(server: LiveServer, headers: dict[str, str], total: int) 
     await asyncio.sleep(1)
     base_rss, base_redis = rss_kib(pid), redis_connections(pid)
     clients: list[Idle] = []
-    redis_at: dict[int, int] = {0: base_redis}
+    redis_at: dict[str, int] = {"0": base_redis}
     started = time.monotonic()
-    while len(clients) < total:
-        batch = [Idle() for _ in range(min(250, total - len(clients)))]
-        results = await asyncio.gather(*(c.open(port, path, hdrs) for c in batch), return_exceptions=True)
-        clients += [c for c, r in zip(batch, results, strict=True) if r is None]
-        failed = sum(r is not None for r in results)
-        if failed:
-            print(
-                f"  {failed} connections failed at {len(clients)}: {next(r for r in results if r is not None)!r}"
-            )
-            break
-        if len(clients) in (1, 1000) or (len(clients) <= 1000 < len(clients) + 250):
-            redis_at[len(clients)] = redis_connections(pid)
+    for target in sorted({1, min(1000, total), total}):  # Redis connections at 1 and 1000 clients
+        while len(clients) < target:
+            batch = [Idle() for _ in range(min(250, target - len(clients)))]
+            results = await asyncio.gather(*(c.open(port, path, hdrs) for c in batch), return_exceptions=True)
+            clients += [c for c, r in zip(batch, results, strict=True) if r is None]
+            errors = [r for r in results if r is not None]
+            if errors:
+                print(f"  {len(errors)} connections failed at {len(clients)}: {errors[0]!r}")
+                target = len(clients)
+                break
+        await asyncio.sleep(1)
+        redis_at[str(len(clients))] = redis_connections(pid)
     opened = time.monotonic() - started
     await asyncio.sleep(2)
     held_rss = rss_kib(pid)
@@ -357,37 +357,35 @@ def main() -> None:
 def report(r: dict[str, Any]) -> None:
     a, b = r["ref_a_bare_sse_events_per_s"], r["ref_b_xadd_follow_events_per_s"]
     mem, red = r["memory"], r["redis"]
-    print(f"reference A  bare sse-starlette, one client   {a:>9,} events/s")
-    print(f"reference B  bare XADD + XREAD follower       {b:>9,} events/s")
-    g1 = red["throughput"]["append_per_s"]
-    g2 = red["throughput"]["events_per_s"]
+
+    def line(label: str, value: str, note: str = "") -> None:
+        print(f"{label:<46} {value:>16}  {note}")
+
+    line("reference A  bare sse-starlette, one client", f"{a:,} ev/s")
+    line("reference B  bare XADD + XREAD follower", f"{b:,} ev/s")
+    g1, g2 = red["throughput"]["append_per_s"], red["throughput"]["events_per_s"]
     g3 = mem["throughput"]["events_per_s"]
-    print(
-        f"G1 append, one run, Redis (writer only)       {g1:>9,.0f} events/s  = {g1 / b:5.2f} x B  (target >= 4)"
-    )
-    print(
-        f"G2 one run -> one SSE client, Redis           {g2:>9,.0f} events/s  = {g2 / b:5.2f} x B  (target >= 2)"
-    )
-    print(
-        f"G3 one run -> one SSE client, memory          {g3:>9,.0f} events/s  = {g3 / a:5.2f} x A  (target >= 0.4)"
-    )
+    line("G1 append, one run, Redis (writer only)", f"{g1:,.0f} ev/s", f"= {g1 / b:.2f} x B (target >= 4)")
+    line("G2 one run -> one SSE client, Redis", f"{g2:,.0f} ev/s", f"= {g2 / b:.2f} x B (target >= 2)")
+    line("G3 one run -> one SSE client, memory", f"{g3:,.0f} ev/s", f"= {g3 / a:.2f} x A (target >= 0.4)")
     for name, part in (("memory", mem), ("Redis", red)):
         fe = part["first_event"]
-        print(
-            f"G6 run request -> workflow_started, {name:<7} p50 {fe['p50_ms']:6.1f} ms  p99 {fe['p99_ms']:6.1f} ms"
-            f"  (bare GET /_health p50 {fe['health_p50_ms']:.1f} ms)"
+        line(
+            f"G6 run request -> workflow_started, {name}",
+            f"p50 {fe['p50_ms']:.1f} ms",
+            f"p99 {fe['p99_ms']:.1f} ms (reference GET /_health p50 {fe['health_p50_ms']:.1f} ms)",
         )
     idle = red["idle"]
-    print(
-        f"G9 idle SSE clients held by one API process   {idle['clients']:>9,} (target >= 10,000; opened in {idle['open_seconds']} s)"
+    line("G9 idle SSE clients held by one API process", f"{idle['clients']:,}", "(target >= 10,000)")
+    line("   opened in", f"{idle['open_seconds']} s")
+    line("   API process CPU while they idle", f"{100 * idle['idle_cpu_share']:.1f} %", "of one core")
+    line("   longest gap between pings", f"{idle['ping_gap_max_s']} s", "(interval 10 s)")
+    line(
+        "G10 RSS per idle client",
+        f"{idle['rss_per_client_kib']} KiB",
+        f"(server {idle['server_rss_mib']} MiB)",
     )
-    print(
-        f"   API process CPU while they idle            {100 * idle['idle_cpu_share']:>8.1f} % of a core; max ping gap {idle['ping_gap_max_s']} s"
-    )
-    print(
-        f"G10 RSS per idle client                       {idle['rss_per_client_kib']:>8.1f} KiB (server RSS {idle['server_rss_mib']} MiB)"
-    )
-    print(f"G11 API process Redis connections by clients  {idle['redis_connections']}")
+    line("G11 API process Redis connections", "", f"by clients held: {idle['redis_connections']}")
     stamp = datetime.date.today().isoformat()
     out = ROOT / "bench" / "results" / f"stream_load-{stamp}.json"
     out.write_text(json.dumps(r, indent=2) + "\n")

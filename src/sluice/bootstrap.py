@@ -388,7 +388,12 @@ class Container:
                 await task
         if self.hub is not None:
             await self.hub.close()
-        for resource in (self.queue, self.control, self.event_log):
+        if self.queue is not None:  # in-process tries are cancelled here and hand their lease back
+            with contextlib.suppress(Exception):
+                await self.queue.close()
+        if self.runner is not None:  # tries cancelled by arq finish handing back before SQL goes
+            await self.runner.drained(5)
+        for resource in (self.control, self.event_log):
             if resource is not None:
                 with contextlib.suppress(Exception):
                     await resource.close()

@@ -185,6 +185,7 @@ def launch(
     env: dict[str, str] | None = None,
     workers: int = 1,
 ) -> LiveServer:
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = server_env(mode, tmp / "data", database_url, redis_url, unique_name("s"), port)
     base.update(FAST)

@@ -31,7 +31,7 @@ from tests.streaming.support import (
     import_app,
     read_events,
 )
-from tests.support.servers import LiveServer
+from tests.support.servers import LiveServer, free_port
 
 WORKERS = 2
 SLOW = {i: 1.5 for i in range(1, 6)}  # five 1.5 s code nodes
@@ -132,7 +132,8 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
 def executions(server: LiveServer, run_id: str) -> list[tuple[str, str, str]]:
     rows = sql(
         server,
-        "SELECT node_id, status, id FROM workflow_node_executions WHERE workflow_run_id = :r ORDER BY created_at",
+        "SELECT node_id, status, id FROM workflow_node_executions"
+        " WHERE workflow_run_id = :r ORDER BY created_at",
         r=run_id,
     )
     return [(str(a), str(b), str(c)) for a, b, c in rows]
@@ -183,7 +184,8 @@ def test_worker_killed_mid_run(cluster: LiveServer, tmp_path_factory: pytest.Tem
             recovery.append(retry_at - killed_at)
     assert lost_total >= 1, "the killed worker was running at least one node"
     print(
-        f"worker kill: {lost_total} executions lost; recovered after {', '.join(f'{r:.1f}s' for r in recovery)}"
+        f"worker kill: {lost_total} executions lost; "
+        f"recovered after {', '.join(f'{r:.1f}s' for r in recovery)}"
     )
     cluster.start(victim, "worker")  # the module's later tests get both workers back
 
@@ -239,3 +241,64 @@ def test_embedded_restart_continues_the_run(
     assert succeeded["n1"] == 1 and [r for r in rows if r[0] == "n1"] == [r for r in rows if r[0] == "n1"][:1]
     assert first_live is not None
     print(f"embedded restart: run continued {first_live - killed_at:.1f}s after the kill")
+
+
+def test_worker_sigterm_hands_its_runs_back(
+    cluster: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A worker told to stop drains ``WORKER_DRAIN_SECONDS`` (1 s here), then hands its try back:
+    the other worker's reaper re-runs it at once and the run ends ``succeeded``."""
+    app = import_app(cluster, tmp_path_factory.mktemp("drain"), chain_dsl(5, slow=SLOW), "drain")
+    follower = Follower(cluster, app)
+    wait(lambda: follower.first("node_started", "n2") is not None, 60, "node 2")
+    busy = [name for name in ("worker0", "worker1") if children(cluster.procs[name].pid)]
+    assert busy
+    cluster.stop(busy[0], signal.SIGTERM, timeout=30)
+    follower.thread.join(120)
+    assert follower.done
+    lost = check_once(cluster, app, follower)
+    assert lost, "the drained worker's node ran again elsewhere"
+    cluster.start(busy[0], "worker")
+
+
+def test_api_shutdown_clients_resume_on_another_replica(
+    cluster: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Scenario 28: SIGTERM one of two API replicas; its streams end with
+    ``sluice_reconnect(server_shutdown)`` naming the last offset sent, and the client continues on
+    the other replica without a gap or a duplicate."""
+    app = import_app(cluster, tmp_path_factory.mktemp("replicas"), chain_dsl(5, slow=SLOW), "replicas")
+    port = free_port()
+    other = LiveServer(
+        "distributed", f"http://127.0.0.1:{port}", {**cluster.env, "SLUICE_PORT": str(port)}, cluster.log_dir
+    )
+    other.start("serve", "serve")
+    try:
+        other.wait_healthy(timeout=120)
+        body = {"inputs": {"query": "x"}, "response_mode": "streaming", "user": "u1"}
+        parser = SSEParser()
+        with httpx.Client(base_url=cluster.base_url, timeout=60) as client:
+            with client.stream("POST", "/v1/workflows/run", json=body, headers=app.headers) as resp:
+                task_id = resp.headers["x-task-id"]
+                signalled = False
+                for chunk in resp.iter_raw():
+                    parser.feed(chunk)
+                    if not signalled and any(
+                        f.data["data"].get("node_id") == "n2" for f in data_frames(parser.frames)
+                    ):
+                        cluster.procs["serve"].send_signal(signal.SIGTERM)
+                        signalled = True
+        control = [f for f in parser.frames if f.event == "sluice_reconnect"]
+        assert len(control) == 1 and control[0].data["reason"] == "server_shutdown"
+        first = data_frames(parser.frames)
+        assert control[0].data["last_event_id"] == first[-1].id
+        with httpx.Client(base_url=other.base_url, timeout=60) as client:
+            _, rest = read_events(client, app, task_id, **{"Last-Event-ID": str(first[-1].id)})
+            _, everything = read_events(client, app, task_id, {"cursor": "0-0"})
+        assert [f.raw for f in first + data_frames(rest)] == [f.raw for f in data_frames(everything)]
+        assert data_frames(rest)[-1].data["data"]["status"] == "succeeded"
+    finally:
+        other.stop_all()
+        cluster.stop("serve")
+        cluster.start("serve", "serve")
+        cluster.wait_healthy(timeout=120)

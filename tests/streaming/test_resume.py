@@ -254,7 +254,7 @@ def test_finished_run_reconnects(client: httpx.Client, apps: dict[str, App]) -> 
     assert [f.raw for f in rest] == [f.raw for f in everything if position(f.id) > position(middle.id)]
     only = data_frames(read_events(client, app, task_id)[1])
     assert [f.raw for f in only] == [everything[-1].raw]
-    resp, frames = read_events(client, app, task_id, {"cursor": everything[-1].id})
+    _, frames = read_events(client, app, task_id, {"cursor": everything[-1].id})
     tail = data_frames(frames)
     assert len(tail) == 1 and tail[0].id is None
     assert tail[0].data["snapshot"] is True and tail[0].data["event"] == "workflow_finished"

@@ -117,7 +117,8 @@ def test_stop_a_node_sleeping_60s(server: LiveServer, app: App) -> None:
     pings = [at for at, f in reader.frames if f.event == "ping" and at > n2_started]
     assert len(pings) >= 2
     print(
-        f"stop answered in {answered * 1000:.0f} ms; terminal {1000 * (terminal_at - started):.0f} ms after the request"
+        f"stop answered in {answered * 1000:.0f} ms; "
+        f"terminal {1000 * (terminal_at - started):.0f} ms after the request"
     )
 
 

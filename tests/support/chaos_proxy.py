@@ -68,16 +68,16 @@ class ChaosProxy:
             asyncio.ensure_future(self._pipe(up_reader, writer)),
         ]
         delay = self._rng.uniform(*self.cut_after)
-        done, _ = await asyncio.wait(pipes, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        if not done:
-            self.cuts += 1
-        for pipe in pipes:
-            pipe.cancel()
-        for pipe in pipes:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pipe
-        writer.transport.abort()
-        up_writer.transport.abort()
+        try:
+            done, _ = await asyncio.wait(pipes, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                self.cuts += 1
+        finally:
+            for pipe in pipes:
+                pipe.cancel()
+            await asyncio.gather(*pipes, return_exceptions=True)
+            writer.transport.abort()
+            up_writer.transport.abort()
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

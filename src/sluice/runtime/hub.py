@@ -357,7 +357,8 @@ class StreamHub:
             if not channel.subscribers:
                 continue
             data = data_frame(entry.offset if self.emit_ids else None, entry.payload)
-            frame = Frame(entry.offset, entry.event, entry.key, data, entry.payload, offsets.pos(entry.offset))
+            position = offsets.pos(entry.offset)
+            frame = Frame(entry.offset, entry.event, entry.key, data, entry.payload, position)
             slow: list[Subscriber] = []
             for sub in channel.subscribers:
                 if (sub.events is None or entry.event in sub.events) and not sub.push(frame):

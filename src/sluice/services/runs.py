@@ -194,7 +194,9 @@ class RunService:
         facts = run_facts(run)
         try:
             shown = {
-                k: v for k, v in stored.items() if not k.startswith("conversation.") and k != "sys.conversation_id"
+                k: v
+                for k, v in stored.items()
+                if not k.startswith("conversation.") and k != "sys.conversation_id"
             }
             entry = to_entry(workflow_started(facts, shown), self._max_event_bytes)
             await self._log.append(run_id, [entry], fence=first_try.fence, run_start=True)
